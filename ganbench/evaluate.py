@@ -1,0 +1,93 @@
+"""Scoring a sample set against a reference split: one feature pass, every metric, one Result.
+
+This module sits between the zoo and the metrics: it takes samples (from a generator, a folder or a real
+split) and produces a ``Result`` document. Metrics never see the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ganbench.data import Split
+from ganbench.features import ExtractorSpec, extract, reference_features
+from ganbench.metrics import MetricInputs, compute
+from ganbench.results.schema import (SCHEMA_VERSION, DatasetInfo, ExtractorInfo, ModelInfo, Result,
+                                     current_provenance)
+
+DEFAULT_METRICS = {"images": ["fid", "kid", "is", "prc"], "points": ["fid", "prc", "modes"]}
+
+
+@dataclass
+class SampleSet:
+    """Samples to score, and where they came from."""
+
+    samples: torch.Tensor  # uint8 NCHW images or float (N, 2) points
+    source: str  # "generator", "split mnist/test", "folder /path"
+    seed: int | None  # sampling seed, when a generator drew them
+    seconds: float = 0.0  # time spent drawing them
+
+
+@dataclass
+class EvalRequest:
+    run_id: str  # stable id of this evaluation
+    kind: str  # "model" or "reference"
+    task: str  # task kind
+    model: ModelInfo
+    reference: Split  # the real split the samples are compared with
+    extractor: ExtractorSpec
+    metrics: list[str] = field(default_factory=list)  # empty: the defaults for the data kind
+    seed: int = 0  # seeds bootstrap and subset sampling
+    extra_timings: dict[str, float] = field(default_factory=dict)  # e.g. training time
+
+
+def check_sample_count(n_available: int, n_requested: int, what: str) -> None:
+    if n_available < n_requested:
+        raise ValueError(f"{what} has {n_available} samples; the evaluation asks for {n_requested}")
+
+
+def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) -> Result:
+    """Score ``samples`` against ``request.reference``; nothing is written here."""
+    spec, ref = request.extractor, request.reference
+    if spec.input_kind != ref.kind:
+        raise ValueError(f"extractor {spec.name!r} takes {spec.input_kind}, dataset {ref.dataset!r} has {ref.kind}")
+    metrics = request.metrics or DEFAULT_METRICS[ref.kind]
+    timings = dict(request.extra_timings)
+    timings["sample"] = samples.seconds
+
+    t0 = time.perf_counter()
+    gen_feats = extract(spec, samples.samples, progress=progress)
+    ref_feats = reference_features(spec, ref, progress=progress)
+    timings["features"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scores = compute(metrics, MetricInputs(gen_feats, ref_feats, spec.feature_layer, spec.logits_layer,
+                                           ref.dataset, request.seed))
+    timings["metrics"] = time.perf_counter() - t0
+
+    _, weights_sha = spec.weights()
+    resolution = int(ref.data.shape[-1]) if ref.kind == "images" else None
+    return Result(
+        schema_version=SCHEMA_VERSION,
+        run_id=request.run_id,
+        kind=request.kind,
+        task=request.task,
+        model=request.model,
+        dataset=DatasetInfo(ref.dataset, ref.split, ref.sha256, len(ref), resolution, ref.resize, ref.source),
+        extractor=ExtractorInfo(spec.name, weights_sha, spec.feature_layer, spec.logits_layer, spec.input_resize),
+        samples={"n": len(samples.samples), "seed": samples.seed, "source": samples.source},
+        scores=scores,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        provenance=current_provenance("cpu"),
+    )
+
+
+def model_info_for(name: str, entry: str | None, config: Any, weights_sha256: str | None,
+                   train: dict[str, Any] | None = None) -> ModelInfo:
+    import dataclasses
+
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+    return ModelInfo(name, entry, cfg, weights_sha256, train)

@@ -1,0 +1,105 @@
+"""FID, KID, Inception Score and precision/recall, computed by torch-fidelity from precomputed features.
+
+torch-fidelity (Obukhov et al.) is the engine: it matches the TensorFlow reference implementations.
+ganbench adds the spread of each score (bootstrap over generated samples for FID, KID's subset standard
+deviation, IS's split standard deviation, a binomial interval for precision/recall) and computes the
+statistics in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import prc_features_to_metric
+
+from ganbench.results.schema import Score
+
+BOOTSTRAP = 100  # bootstrap replicates for FID's interval
+Z95 = 1.959963984540054
+
+
+def fid_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
+    """Mean and covariance (float64) of an (N, D) feature matrix."""
+    if features.shape[0] < 2:
+        raise ValueError(f"FID needs at least 2 samples, got {features.shape[0]}")
+    return fid_features_to_statistics(features.double())
+
+
+def fid_value(stats_gen: dict[str, np.ndarray], stats_ref: dict[str, np.ndarray]) -> float:
+    return float(fid_statistics_to_metric(stats_gen, stats_ref, verbose=False)["frechet_inception_distance"])
+
+
+def bootstrap_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """(std, 2.5th percentile, 97.5th percentile) of bootstrap replicates."""
+    return float(np.std(values, ddof=1)), float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def fid(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, bootstrap: int = BOOTSTRAP) -> Score:
+    """Fréchet distance (Heusel et al. 2017) with a bootstrap interval over the generated samples."""
+    stats_ref = fid_statistics(ref)
+    value = fid_value(fid_statistics(gen), stats_ref)
+    rng = np.random.default_rng(seed)
+    reps = np.array([fid_value(fid_statistics(gen[rng.integers(0, len(gen), len(gen))]), stats_ref)
+                     for _ in range(bootstrap)])
+    std, lo, hi = bootstrap_interval(reps)
+    return Score(value, std, lo, hi, len(gen), False, f"bootstrap({bootstrap}) over generated samples")
+
+
+def kid_subset_size(n_gen: int, n_ref: int) -> int:
+    """torch-fidelity's 1000, or half the smaller set when there are fewer samples, so subsets differ."""
+    return min(1000, min(n_gen, n_ref) // 2)
+
+
+def kid(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 100) -> Score:
+    """Kernel Inception Distance (Binkowski et al. 2018): cubic polynomial kernel MMD over random subsets."""
+    size = kid_subset_size(len(gen), len(ref))
+    if size < 2:
+        raise ValueError(f"KID needs at least 4 samples in each set, got {len(gen)} generated and {len(ref)} reference")
+    out = kid_features_to_metric(gen.double(), ref.double(), kid_subsets=subsets, kid_subset_size=size,
+                                 rng_seed=seed, verbose=False)
+    mean, std = out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
+    return Score(float(mean), float(std), float(mean - Z95 * std / math.sqrt(subsets)),
+                 float(mean + Z95 * std / math.sqrt(subsets)), len(gen), False, f"subsets({subsets}x{size})")
+
+
+def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 2020) -> Score:
+    """Inception Score (Salimans et al. 2016) from the extractor's class logits, mean and std over splits."""
+    if len(logits) < splits:
+        raise ValueError(f"IS needs at least {splits} samples for {splits} splits, got {len(logits)}")
+    out = isc_features_to_metric(logits.double(), splits=splits, shuffle=True, rng_seed=seed)
+    mean, std = out["inception_score_mean"], out["inception_score_std"]
+    return Score(float(mean), float(std), float(mean - Z95 * std / math.sqrt(splits)),
+                 float(mean + Z95 * std / math.sqrt(splits)), len(logits), True, f"splits({splits})")
+
+
+def wilson_interval(p: float, n: int) -> tuple[float, float, float]:
+    """(binomial std, Wilson 95% low, high) of a proportion ``p`` observed over ``n`` trials."""
+    std = math.sqrt(max(p * (1 - p), 0.0) / n)
+    denom = 1 + Z95 ** 2 / n
+    centre = (p + Z95 ** 2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / denom
+    return std, centre - half, centre + half
+
+
+def precision_recall(gen: torch.Tensor, ref: torch.Tensor, k: int = 3) -> dict[str, Score]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds.
+
+    Precision is the fraction of generated samples inside the real manifold (n = generated count);
+    recall the fraction of real samples inside the generated manifold (n = reference count).
+    """
+    if min(len(gen), len(ref)) <= k:
+        raise ValueError(f"precision/recall with k={k} needs more than {k} samples per set, "
+                         f"got {len(gen)} generated and {len(ref)} reference")
+    out = prc_features_to_metric(gen.float(), ref.float(), prc_neighborhood=k, prc_batch_size=10000,
+                                 save_cpu_ram=False, verbose=False)
+    scores = {}
+    for name, n in (("precision", len(gen)), ("recall", len(ref))):
+        p = float(out[name])
+        std, lo, hi = wilson_interval(p, n)
+        scores[name] = Score(p, std, lo, hi, n, True, f"binomial(k={k})")
+    return scores

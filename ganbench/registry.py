@@ -1,0 +1,121 @@
+"""One generic registry for models, datasets, metrics, feature extractors and suites.
+
+Modelled on lm-evaluation-harness ``lm_eval/api/registry.py`` (typed entries, lazy
+``module:attr`` loading, a helpful error for unknown names) and torch-fidelity's
+``registry.py`` (names are lowercase ``[a-z0-9_]+`` and unique).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)?$")
+
+
+class UnknownNameError(KeyError):
+    """Raised for a name that is not registered; the message lists the closest valid names."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; show the message as written
+        return str(self.args[0])
+
+
+@dataclass
+class Entry(Generic[T]):
+    """One registered object, loaded on first use when given as ``"module:attr"``."""
+
+    name: str
+    target: T | str  # the object itself, or "package.module:attr" to import lazily
+    meta: dict[str, Any] = field(default_factory=dict)  # free-form metadata (task kind, higher_is_better, ...)
+
+    def load(self) -> T:
+        if isinstance(self.target, str):
+            module_name, _, attr = self.target.partition(":")
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            self.target = obj
+        return self.target  # type: ignore[return-value]
+
+
+class Registry(Generic[T]):
+    """A named collection of entries of one kind.
+
+    Args:
+        kind: What the registry holds ("model", "dataset", ...), used in error messages.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(
+        self, name: str, target: T | str | None = None, *, aliases: tuple[str, ...] = (), **meta: Any
+    ) -> Callable[[T], T] | T:
+        """Register ``target`` under ``name``; without ``target`` returns a decorator.
+
+        Raises:
+            ValueError: If the name is not lowercase ``[a-z0-9_]+`` or is already taken.
+        """
+
+        def add(obj: T | str) -> T | str:
+            for n in (name, *aliases):
+                if not _NAME.match(n):
+                    raise ValueError(f"{self.kind} name {n!r} must be lowercase [a-z0-9_]+")
+                if n in self._entries or n in self._aliases:
+                    raise ValueError(f"{self.kind} {n!r} is already registered")
+            self._entries[name] = Entry(name, obj, dict(meta))
+            for alias in aliases:
+                self._aliases[alias] = name
+            return obj
+
+        if target is None:
+            return add  # type: ignore[return-value]
+        return add(target)  # type: ignore[return-value]
+
+    def entry(self, name: str) -> Entry[T]:
+        """The entry for ``name`` (or an alias of it)."""
+        key = self._aliases.get(name, name)
+        if key not in self._entries:
+            raise UnknownNameError(self._unknown_message(name))
+        return self._entries[key]
+
+    def get(self, name: str) -> T:
+        """The registered object, imported on first use."""
+        return self.entry(name).load()
+
+    def meta(self, name: str) -> dict[str, Any]:
+        return self.entry(name).meta
+
+    def list(self, pattern: str = "*") -> list[str]:
+        """Sorted names matching a shell-style pattern."""
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._entries or name in self._aliases)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _unknown_message(self, name: str) -> str:
+        valid = self.list()
+        close = difflib.get_close_matches(name, valid + list(self._aliases), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(valid) or '(none)'}"
+
+
+MODELS: Registry[Any] = Registry("model")
+DATASETS: Registry[Any] = Registry("dataset")
+METRICS: Registry[Any] = Registry("metric")
+EXTRACTORS: Registry[Any] = Registry("extractor")
+SUITES: Registry[Any] = Registry("suite")

@@ -1,0 +1,118 @@
+"""Suites: a TOML file naming datasets, models and seeds, expanded into jobs with stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganbench.registry import SUITES
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "suites"
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    name: str  # dataset registry name
+    extractor: str  # extractor registry name
+    n_samples: int  # generated samples scored per model
+    resolution: int | None = None  # image side models train and are scored at
+    reference_split: str = "train"  # split whose features are the reference
+    heldout_split: str = "test"  # split scored as the "real data" row
+    metrics: tuple[str, ...] = ()  # empty: the defaults for the data kind
+    untrained: dict[str, Any] | None = None  # {"model": name, "config": {...}} for the untrained row
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    model: str  # zoo registry name
+    dataset: str  # a dataset of the suite
+    config: dict[str, Any] = field(default_factory=dict)  # architecture overrides
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
+    seeds: tuple[int, ...] = (0,)  # training seeds, one job each
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: train (if a model) and evaluate, producing one result."""
+
+    id: str  # stable: derived from every input that changes the result
+    kind: str  # "model", "real" or "untrained"
+    dataset: DatasetPlan
+    model: ModelPlan | None  # None for the real-data row
+    seed: int  # training seed (untrained: initialisation seed)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    path: Path  # the TOML it was read from
+    results: str  # results directory (relative to the working directory)
+    leaderboard: str  # markdown leaderboard path
+    sample_seed: int  # seed of the evaluation latents
+    datasets: dict[str, DatasetPlan]
+    models: list[ModelPlan]
+
+    def jobs(self) -> list[Job]:
+        jobs = []
+        for ds in self.datasets.values():
+            jobs.append(Job(_job_id("real", ds.name, {"ds": ds, "seed": self.sample_seed}), "real", ds, None, 0))
+            if ds.untrained:
+                plan = ModelPlan(ds.untrained["model"], ds.name, dict(ds.untrained.get("config", {})))
+                jobs.append(Job(_job_id(f"untrained_{plan.model}", ds.name, {"ds": ds, "m": plan, "s": self.sample_seed}),
+                                "untrained", ds, plan, 0))
+        for m in self.models:
+            ds = self.datasets[m.dataset]
+            for seed in m.seeds:
+                key = {"ds": ds, "m": m, "seed": seed, "sample_seed": self.sample_seed}
+                jobs.append(Job(_job_id(f"{m.model}_s{seed}", ds.name, key), "model", ds, m, seed))
+        return jobs
+
+
+def _job_id(prefix: str, dataset: str, inputs: dict[str, Any]) -> str:
+    blob = json.dumps(inputs, sort_keys=True, default=lambda o: o.__dict__)
+    return f"{prefix}-{dataset}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _suite_error(path: Path, msg: str) -> ValueError:
+    return ValueError(f"suite {str(path)!r}: {msg}")
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by registry name, or a suite TOML file by path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        path = SUITES.get(name_or_path)
+    doc = tomllib.loads(Path(path).read_text())
+    from ganbench.registry import DATASETS, EXTRACTORS, MODELS
+
+    datasets = {}
+    for d in doc.get("datasets", []):
+        if d.get("name") not in DATASETS:
+            raise _suite_error(path, DATASETS._unknown_message(str(d.get("name"))))
+        if d.get("extractor") not in EXTRACTORS:
+            raise _suite_error(path, EXTRACTORS._unknown_message(str(d.get("extractor"))))
+        d = dict(d)
+        d["metrics"] = tuple(d.get("metrics", ()))
+        datasets[d["name"]] = DatasetPlan(**d)
+    models = []
+    for m in doc.get("models", []):
+        if m.get("model") not in MODELS:
+            raise _suite_error(path, MODELS._unknown_message(str(m.get("model"))))
+        if m.get("dataset") not in datasets:
+            raise _suite_error(path, f"model {m['model']!r} names dataset {m.get('dataset')!r}, "
+                                     f"which the suite does not define ({', '.join(datasets)})")
+        m = dict(m)
+        m["seeds"] = tuple(m.get("seeds", (0,)))
+        models.append(ModelPlan(**m))
+    return Suite(doc["name"], doc.get("description", ""), Path(path), doc.get("results", f"results/{doc['name']}"),
+                 doc.get("leaderboard", f"leaderboards/{doc['name']}.md"), int(doc.get("sample_seed", 0)),
+                 datasets, models)
+
+
+for _p in sorted(BUILTIN_DIR.glob("*.toml")):
+    SUITES.register(_p.stem, _p, description=tomllib.loads(_p.read_text()).get("description", ""))

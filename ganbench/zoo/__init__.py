@@ -1,0 +1,153 @@
+"""The model zoo: one registry entry per architecture + training recipe, and the sampling contract.
+
+A trained generator is used through ``Generator.sample(n, seed)``, which returns uint8 NCHW images
+(float32 (N, 2) points for the toy sets), as torch-fidelity's ``GenerativeModelBase`` does. Metrics
+see only these samples, never the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ganbench.registry import MODELS
+from ganbench.zoo.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
+from ganbench.zoo.mlpgan import MLPDiscriminator, MLPGANConfig, MLPGenerator
+
+GENERATOR_FORMAT = "ganbench.generator/1"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """An architecture with the recipe it is trained with."""
+
+    name: str  # registry name
+    family: str  # module under ganbench/zoo that defines the networks
+    task: str  # "unconditional", "class-conditional", "paired-translation", ...
+    data_kind: str  # "images" or "points"
+    config_cls: type  # dataclass of architecture hyper-parameters
+    build_generator: Callable[[Any], nn.Module]
+    build_discriminator: Callable[[Any], nn.Module]
+    objective: str  # loss in ganbench.train.objectives
+    lr_g: float  # Adam learning rate of G
+    lr_d: float  # Adam learning rate of D
+    betas: tuple[float, float]  # Adam betas
+    paper: str  # citation of the method
+
+    def make_config(self, **overrides: Any) -> Any:
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"{self.name} has no config field(s) {sorted(unknown)}; valid: {sorted(names)}")
+        return self.config_cls(**overrides)
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    MODELS.register(entry.name, entry, task=entry.task, family=entry.family, data_kind=entry.data_kind)
+    return entry
+
+
+DCGAN_PAPER = "Radford, Metz & Chintala 2015, arXiv:1511.06434"
+register_model(ModelEntry("dcgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
+                          DCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), DCGAN_PAPER))
+register_model(ModelEntry("lsgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
+                          DCGANDiscriminator, "least_squares", 2e-4, 2e-4, (0.5, 0.999),
+                          "Mao et al. 2017, arXiv:1611.04076 (DCGAN networks, least-squares objective)"))
+register_model(ModelEntry("mlpgan", "mlpgan", "unconditional", "points", MLPGANConfig, MLPGenerator,
+                          MLPDiscriminator, "nonsaturating", 1e-4, 1e-4, (0.5, 0.999),
+                          "Goodfellow et al. 2014 MLP GAN on the 2D sets of Lin et al. 2018 (PacGAN)"))
+
+
+def get_model(name: str) -> ModelEntry:
+    return MODELS.get(name)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 [0, 255]."""
+    return ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return x.float() / 127.5 - 1.0
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Generator:
+    """A generator network with the sampling contract ``sample(n, seed) -> samples``.
+
+    Latents are drawn in one call from a generator seeded with ``seed``, so the samples do not depend
+    on the batch size; the network runs in eval mode (batch norm uses its running statistics).
+    """
+
+    def __init__(self, entry: ModelEntry, config: Any, net: nn.Module, weights_sha256: str | None = None,
+                 name: str | None = None):
+        self.entry = entry
+        self.config = config
+        self.net = net.eval()
+        self.weights_sha256 = weights_sha256
+        self.name = name or entry.name
+
+    @property
+    def data_kind(self) -> str:
+        return self.entry.data_kind
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
+        z = torch.randn(n, self.net.nz, generator=torch.Generator().manual_seed(seed))
+        outs = [self.net(z[i:i + batch_size]) for i in range(0, n, batch_size)]
+        out = torch.cat(outs) if outs else torch.empty(0)
+        return to_uint8(out) if self.data_kind == "images" else out.float()
+
+    def save(self, path: str | Path) -> str:
+        """Write the weights as safetensors (atomically); returns the file's sha256."""
+        from ganbench.results.store import atomic_path
+
+        meta = {"format": GENERATOR_FORMAT, "model": self.entry.name,
+                "config": json.dumps(dataclasses.asdict(self.config))}
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(tmp), metadata=meta)
+        self.weights_sha256 = file_sha256(path)
+        return self.weights_sha256
+
+
+def untrained_generator(model: str, seed: int = 0, **config: Any) -> Generator:
+    """A freshly initialised generator: the lower reference row of a leaderboard."""
+    entry = get_model(model)
+    cfg = entry.make_config(**config)
+    torch.manual_seed(seed)
+    return Generator(entry, cfg, entry.build_generator(cfg), None, name=f"{model} (untrained)")
+
+
+def load_generator(path: str | Path) -> Generator:
+    """Load a generator written by ``Generator.save`` or a training checkpoint's exported weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"generator weights {str(path)!r} do not exist")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != GENERATOR_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a ganbench generator file (metadata format "
+                         f"{meta.get('format')!r}, expected {GENERATOR_FORMAT!r})")
+    entry = get_model(meta["model"])
+    cfg = entry.make_config(**json.loads(meta["config"]))
+    net = entry.build_generator(cfg)
+    net.load_state_dict(load_file(str(path)), strict=True)
+    return Generator(entry, cfg, net, file_sha256(path), name=entry.name)

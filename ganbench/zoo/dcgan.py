@@ -1,0 +1,94 @@
+"""DCGAN (Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep Convolutional
+Generative Adversarial Networks"), as in the reference PyTorch example (pytorch/examples ``dcgan``).
+
+Strided convolutions in D, fractionally strided (transposed) convolutions in G, batch norm in every layer
+except D's input layer and G's output, ReLU in G with Tanh on the output, LeakyReLU(0.2) in D, weights
+from N(0, 0.02) and Adam(2e-4, beta1=0.5). The 64x64 configuration is the paper's; 32x32 drops one
+up/down-sampling stage, as the reference's CIFAR/MNIST ports do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DCGANConfig:
+    resolution: int = 32  # output side: 32 or 64
+    channels: int = 1  # image channels
+    nz: int = 100  # latent dimension
+    ngf: int = 64  # generator width (channels of the last hidden layer)
+    ndf: int = 64  # discriminator width (channels of the first layer)
+
+    def __post_init__(self) -> None:
+        if self.resolution not in (32, 64):
+            raise ValueError(f"DCGAN resolution must be 32 or 64, got {self.resolution}")
+
+    @property
+    def stages(self) -> int:
+        return int(math.log2(self.resolution)) - 2  # 4x4 -> resolution in this many doublings
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The paper's initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02), bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, nz) -> image (N, C, R, R) in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANConfig):
+        super().__init__()
+        self.nz = cfg.nz
+        mult = 2 ** (cfg.stages - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.nz, cfg.ngf * mult, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(cfg.ngf * mult),
+            nn.ReLU(True),
+        ]
+        for _ in range(cfg.stages - 1):
+            layers += [
+                nn.ConvTranspose2d(cfg.ngf * mult, cfg.ngf * mult // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(cfg.ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+            mult //= 2
+        layers += [nn.ConvTranspose2d(cfg.ngf, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image (N, C, R, R) in [-1, 1] -> one logit per image (N,)."""
+
+    def __init__(self, cfg: DCGANConfig):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(cfg.channels, cfg.ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for _ in range(cfg.stages - 1):
+            layers += [
+                nn.Conv2d(cfg.ndf * mult, cfg.ndf * mult * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(cfg.ndf * mult * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            mult *= 2
+        layers += [nn.Conv2d(cfg.ndf * mult, 1, 4, 1, 0, bias=False)]
+        self.main = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).flatten()

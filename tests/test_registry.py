@@ -1,0 +1,51 @@
+import pytest
+
+from ganbench.registry import MODELS, Registry, UnknownNameError
+
+
+def test_register_get_list_and_aliases():
+    reg = Registry("widget")
+    reg.register("alpha", 1, aliases=("a",), colour="red")
+    reg.register("beta", 2)
+
+    @reg.register("gamma_2")
+    def gamma():
+        return 3
+
+    assert reg.get("alpha") == 1 and reg.get("a") == 1
+    assert reg.get("gamma_2")() == 3
+    assert reg.meta("alpha") == {"colour": "red"}
+    assert reg.list() == ["alpha", "beta", "gamma_2"]
+    assert reg.list("g*") == ["gamma_2"]
+
+
+def test_lazy_module_attr_is_imported_on_first_use():
+    reg = Registry("thing")
+    reg.register("join", "os.path:join")
+    import os.path
+
+    assert reg.entry("join").target == "os.path:join"
+    assert reg.get("join") is os.path.join
+
+
+@pytest.mark.parametrize("bad", ["Alpha", "with-dash", "", "sp ace"])
+def test_invalid_names_are_refused(bad):
+    with pytest.raises(ValueError, match="lowercase"):
+        Registry("widget").register(bad, 1)
+
+
+def test_duplicate_name_is_refused():
+    reg = Registry("widget")
+    reg.register("alpha", 1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("alpha", 2)
+
+
+def test_unknown_name_lists_closest_and_valid_names():
+    import ganbench.zoo  # noqa: F401
+
+    with pytest.raises(UnknownNameError) as e:
+        MODELS.get("dcgna")
+    msg = str(e.value)
+    assert "Did you mean 'dcgan'" in msg
+    assert "Valid models: dcgan, lsgan, mlpgan" in msg
