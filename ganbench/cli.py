@@ -163,9 +163,9 @@ def eval_command(ctx, source, dataset, reference_split, resolution, extractor, m
     try:
         src = Path(source)
         if src.is_dir():
-            ref_probe = load(dataset, reference_split, resolution)
-            channels = 1 if ref_probe.kind == "images" and ref_probe.data.shape[1] == 1 else 3
-            folder = image_folder(src, resolution=resolution or int(ref_probe.data.shape[-1]), channels=channels)
+            channels = DATASETS.meta(dataset).get("channels", 3)
+            # without --resolution the samples keep their size and the reference is brought to it
+            folder = image_folder(src, resolution=resolution, channels=channels)
             check_sample_count(len(folder), n_samples, f"image folder {str(src)!r}")
             samples = SampleSet(folder.data[:n_samples], f"folder {folder.source}", None)
             model = model_info_for(src.name, None, {}, None)

@@ -31,6 +31,8 @@ def _digits(name: str) -> int:
 
 def format_score(name: str, s: Score) -> str:
     d = _digits(name)
+    if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid",):
+        d = min(5, d - int(math.floor(math.log10(abs(s.value)))) - 1)  # keep 2-3 significant digits
     return _fmt(s.value, d) if s.std is None else f"{_fmt(s.value, d)} ± {_fmt(s.std, d)}"
 
 

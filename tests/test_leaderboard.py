@@ -1,0 +1,25 @@
+"""The rendered leaderboard: grouping, ordering, direction arrows, spreads and reference marking."""
+
+from ganbench.report.leaderboard import render_csv, render_markdown
+from tests.test_results import make_result
+
+
+def test_markdown_sorts_by_fid_marks_references_and_shows_spread():
+    results = [make_result("a", fid=30.0, name="worse"), make_result("b", fid=3.0, name="better"),
+               make_result("c", fid=0.5, kind="reference", name="real data (test split)"),
+               make_result("d", fid=7.0, name="other", dataset="digits8")]
+    md = render_markdown(results, title="T")
+    assert md.startswith("# T")
+    mnist = md[md.index("## mnist"):]
+    order = [mnist.index(s) for s in ("*real data (test split)*", "**better**", "**worse**")]
+    assert order == sorted(order)
+    assert "fid ↓" in md and "is ↑" in md
+    assert "3.00 ± 0.50" in md and "30.00 ± 0.50" in md
+    assert md.index("## digits8") < md.index("## mnist")
+    assert "extractor `mnist_cnn` (weights sha256 efefefefefef…)" in md
+
+
+def test_csv_has_values_and_spreads():
+    csv = render_csv([make_result("a", fid=30.0)])
+    header = csv.splitlines()[0].split(",")
+    assert {"model", "fid", "fid_std", "is", "is_std", "n"} <= set(header)
