@@ -208,15 +208,17 @@ def eval_command(ctx, source, dataset, reference_split, resolution, extractor, m
               help="Markdown leaderboard to write (default: the suite's).")
 @click.option("--work", "work_dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoints and training logs (default: runs/SUITE).")
+@click.option("--fresh", is_flag=True, help="Retrain and rescore every job instead of reusing finished results.")
 @click.pass_context
-def run_command(ctx, suite, results_dir, leaderboard_path, work_dir) -> None:
+def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh) -> None:
     """Run a suite: train or load every entry, score it, render the leaderboard.
 
     SUITE is a built-in suite name (`ganbench ls suites`) or a path to a suite TOML file. Jobs whose result
-    already exists are skipped; interrupted training resumes from its last checkpoint.
+    already exists are skipped and interrupted training resumes from its last checkpoint, unless --fresh.
 
     \b
     Examples:
+      ganbench run quick --fresh
       ganbench run quick
       ganbench run my_suite.toml --results results/mine --leaderboard mine.md
     """
@@ -229,7 +231,7 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir) -> None:
     s = load_suite(suite)
     t0 = time.perf_counter()
     results = run_suite(s, Path(results_dir) if results_dir else None, Path(work_dir) if work_dir else None,
-                        on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True))
+                        on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True), fresh=fresh)
     out = Path(leaderboard_path or s.leaderboard)
     write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {s.name} suite"))
     click.echo(f"[{s.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}", err=True)

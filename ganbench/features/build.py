@@ -25,7 +25,7 @@ def build_mnist_cnn(out_dir: str | Path, cfg: ClassifierTrainConfig = Classifier
     weights = out_dir / "mnist_cnn.safetensors"
     with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
-                  metadata={"format": "ganbench.extractor/1", "name": "mnist_cnn"})
+                  metadata={"ganbench": '{"format": "ganbench.extractor/1", "name": "mnist_cnn"}'})
     sha = sha256_of(weights)
     card = "\n".join([
         "# Written by `ganbench train-extractor mnist_cnn`; do not edit by hand.",

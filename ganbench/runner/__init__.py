@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -40,7 +41,7 @@ def existing_result(results_dir: Path, job: Job) -> Result | None:
     return None
 
 
-def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
+def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
     ds = job.dataset
     reference = load(ds.name, ds.reference_split, ds.resolution)
     extractor = get_extractor(ds.extractor)
@@ -60,6 +61,8 @@ def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Re
         else:
             cfg = TrainConfig(seed=job.seed, **job.model.train)
             split = load(ds.name, ds.reference_split, ds.resolution)
+            if fresh and (work_dir / job.id).exists():
+                shutil.rmtree(work_dir / job.id)
             outcome = train(entry, split, work_dir / job.id, cfg, job.model.config, resume=True, progress=progress)
             generator, timings["train"] = outcome.generator, outcome.seconds
             train_info = {**dataclasses.asdict(cfg), "objective": entry.objective,
@@ -77,13 +80,18 @@ def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Re
 
 
 def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | None = None, progress: bool = True,
-              on_job: Callable[[Job, str], None] | None = None) -> list[Result]:
-    """Run every job of ``suite`` that has no valid result yet; returns all its results."""
+              on_job: Callable[[Job, str], None] | None = None, fresh: bool = False) -> list[Result]:
+    """Run every job of ``suite`` that has no valid result yet; returns all its results.
+
+    Args:
+        fresh: Recompute every job from scratch (train from step 0, score again). Each new result replaces the
+            old one atomically when its job finishes, so an interrupted fresh run loses nothing already written.
+    """
     results_dir = Path(results_dir or suite.results)
     work_dir = Path(work_dir or Path("runs") / suite.name)
     results = []
     for job in suite.jobs():
-        done = existing_result(results_dir, job)
+        done = None if fresh else existing_result(results_dir, job)
         if done is not None:
             if on_job:
                 on_job(job, "skipped (result exists)")
@@ -91,7 +99,7 @@ def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | No
             continue
         if on_job:
             on_job(job, "running")
-        result = run_job(job, suite, work_dir, progress=progress)
+        result = run_job(job, suite, work_dir, progress=progress, fresh=fresh)
         write_result(result, results_dir)
         results.append(result)
     return results

@@ -118,8 +118,10 @@ class Generator:
         """Write the weights as safetensors (atomically); returns the file's sha256."""
         from ganbench.results.store import atomic_path
 
-        meta = {"format": GENERATOR_FORMAT, "model": self.entry.name,
-                "config": json.dumps(dataclasses.asdict(self.config))}
+        # One metadata key: safetensors writes a multi-key header in hash order, which would make the bytes
+        # (and so the weights sha256) of identical weights differ from one save to the next.
+        meta = {"ganbench": json.dumps({"format": GENERATOR_FORMAT, "model": self.entry.name,
+                                        "config": dataclasses.asdict(self.config)}, sort_keys=True)}
         with atomic_path(path) as tmp:
             save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(tmp), metadata=meta)
         self.weights_sha256 = file_sha256(path)
@@ -142,12 +144,12 @@ def load_generator(path: str | Path) -> Generator:
     if not path.is_file():
         raise FileNotFoundError(f"generator weights {str(path)!r} do not exist")
     with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+        meta = json.loads((f.metadata() or {}).get("ganbench", "{}"))
     if meta.get("format") != GENERATOR_FORMAT:
         raise ValueError(f"{str(path)!r} is not a ganbench generator file (metadata format "
                          f"{meta.get('format')!r}, expected {GENERATOR_FORMAT!r})")
     entry = get_model(meta["model"])
-    cfg = entry.make_config(**json.loads(meta["config"]))
+    cfg = entry.make_config(**meta["config"])
     net = entry.build_generator(cfg)
     net.load_state_dict(load_file(str(path)), strict=True)
     return Generator(entry, cfg, net, file_sha256(path), name=entry.name)
