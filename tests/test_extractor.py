@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from ganbench.data import load
-from ganbench.features import WeightsMismatch, extract, get_extractor, sha256_of
+from ganbench.features import WeightsMismatch, extract, get_extractor
+from ganbench.results.store import file_sha256
 from ganbench.paths import zoo_dir
 
 PINNED_SHA256 = "fa7311e67714bf0daf02bd41a34135d06cd708304799bb48fc22c7e9adae66e0"
@@ -15,7 +16,7 @@ PINNED_SHA256 = "fa7311e67714bf0daf02bd41a34135d06cd708304799bb48fc22c7e9adae66e
 def test_committed_weights_match_card_and_pinned_hash():
     card = tomllib.loads((zoo_dir() / "extractors" / "mnist_cnn.toml").read_text())
     assert card["sha256"] == PINNED_SHA256
-    assert sha256_of(zoo_dir() / "extractors" / card["file"]) == PINNED_SHA256
+    assert file_sha256(zoo_dir() / "extractors" / card["file"]) == PINNED_SHA256
 
 
 def test_heldout_accuracy_is_at_least_97_percent():

@@ -24,21 +24,13 @@ from ganbench.data import Split
 from ganbench.features.mnist_cnn import MnistCNNFeatureExtractor
 from ganbench.paths import cache_dir, zoo_dir
 from ganbench.registry import EXTRACTORS
-from ganbench.results.store import atomic_path
+from ganbench.results.store import atomic_path, file_sha256
 
 CACHE_VERSION = "1"  # bump when extraction changes in a way that the key does not capture
 
 
 class WeightsMismatch(ValueError):
     """A weights file whose sha256 is not the one its card names."""
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ class ExtractorSpec:
         if not path.exists():
             raise FileNotFoundError(f"extractor weights {str(path)!r} (named by {str(card_path)!r}) are missing; "
                                     f"recreate them with `{card.get('command', 'ganbench train-extractor ' + self.name)}`")
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != card["sha256"]:
             raise WeightsMismatch(f"extractor weights {str(path)!r} have sha256 {actual}, "
                                   f"but {str(card_path)!r} expects {card['sha256']}")

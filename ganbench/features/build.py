@@ -7,7 +7,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from ganbench.data import load
-from ganbench.features import sha256_of
+from ganbench.results.store import file_sha256
 from ganbench.features.mnist_cnn import ClassifierTrainConfig, accuracy, train_classifier
 from ganbench.results.store import atomic_path, write_text_atomic
 
@@ -26,7 +26,7 @@ def build_mnist_cnn(out_dir: str | Path, cfg: ClassifierTrainConfig = Classifier
     with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp),
                   metadata={"ganbench": '{"format": "ganbench.extractor/1", "name": "mnist_cnn"}'})
-    sha = sha256_of(weights)
+    sha = file_sha256(weights)
     card = "\n".join([
         "# Written by `ganbench train-extractor mnist_cnn`; do not edit by hand.",
         'name = "mnist_cnn"',

@@ -8,7 +8,6 @@ see only these samples, never the model.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ganbench.registry import MODELS
+from ganbench.results.store import atomic_path, file_sha256
 from ganbench.zoo.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from ganbench.zoo.mlpgan import MLPDiscriminator, MLPGANConfig, MLPGenerator
 
@@ -78,14 +78,6 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def from_uint8(x: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return x.float() / 127.5 - 1.0
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Generator:
