@@ -8,7 +8,8 @@ from ganbench.features import get_extractor
 from ganbench.features.mnist_cnn import MnistCNNFeatureExtractor
 
 
-def test_all_metrics_come_from_one_extractor_pass(monkeypatch):
+def test_all_metrics_come_from_one_extractor_pass(monkeypatch, tmp_path):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))  # an empty cache: the reference is extracted once here
     calls = []
     original = MnistCNNFeatureExtractor.forward
 
