@@ -130,6 +130,8 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--dataset", required=True, help="Reference dataset registry name.")
 @click.option("--split", "reference_split", default="train", show_default=True, help="Reference split.")
+@click.option("--heldout-split", default="test", show_default=True,
+              help="Held-out real split for the memorisation and birthday tests ('none' to skip them).")
 @click.option("--resolution", type=int, default=None, help="Image side of the comparison (default: the samples').")
 @click.option("--extractor", default=None, help="Feature extractor (default: the dataset's: mnist_cnn / points2d).")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all for the data kind).")
@@ -139,7 +141,7 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
               help="Results directory the JSON is written to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document instead of a table.")
 @click.pass_context
-def eval_command(ctx, source, dataset, reference_split, resolution, extractor, metrics, n_samples, seed, out_dir,
+def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, seed, out_dir,
                  as_json) -> None:
     """Score a generator weights file or a folder of images against a dataset split.
 
@@ -183,7 +185,9 @@ def eval_command(ctx, source, dataset, reference_split, resolution, extractor, m
         reference = load(dataset, reference_split, resolution)
         ext_name = extractor or ("points2d" if reference.kind == "points" else "mnist_cnn")
         _check_name(ctx, EXTRACTORS, ext_name)
-        request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed)
+        heldout = None if heldout_split == "none" else load(dataset, heldout_split, resolution)
+        request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed,
+                              heldout=heldout)
         result = evaluate(request, samples)
     except (ValueError, FileNotFoundError) as e:
         ctx.fail(str(e))

@@ -13,13 +13,12 @@ from typing import Any
 import torch
 
 from ganbench.data import Split
-from ganbench.features import ExtractorSpec, extract, reference_features
+from ganbench.features import ExtractorSpec, extract, reference_features, reference_key
 from ganbench.metrics import MetricInputs, compute
+from ganbench.metrics.frechet import GaussianStats
+from ganbench.paths import cache_dir
 from ganbench.results.schema import (SCHEMA_VERSION, DatasetInfo, ExtractorInfo, ModelInfo, Result,
                                      current_provenance)
-
-DEFAULT_METRICS = {"images": ["fid", "kid", "is", "prc"], "points": ["fid", "prc", "modes"]}
-
 
 @dataclass
 class SampleSet:
@@ -39,9 +38,10 @@ class EvalRequest:
     model: ModelInfo
     reference: Split  # the real split the samples are compared with
     extractor: ExtractorSpec
-    metrics: list[str] = field(default_factory=list)  # empty: the defaults for the data kind
+    metrics: list[str] = field(default_factory=list)  # empty: every metric this evaluation can compute
     seed: int = 0  # seeds bootstrap and subset sampling
     extra_timings: dict[str, float] = field(default_factory=dict)  # e.g. training time
+    heldout: Split | None = None  # held-out real split, for memorisation and the birthday test
 
 
 def check_sample_count(n_available: int, n_requested: int, what: str) -> None:
@@ -54,18 +54,20 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
     spec, ref = request.extractor, request.reference
     if spec.input_kind != ref.kind:
         raise ValueError(f"extractor {spec.name!r} takes {spec.input_kind}, dataset {ref.dataset!r} has {ref.kind}")
-    metrics = request.metrics or DEFAULT_METRICS[ref.kind]
     timings = dict(request.extra_timings)
     timings["sample"] = samples.seconds
 
     t0 = time.perf_counter()
     gen_feats = extract(spec, samples.samples, progress=progress)
     ref_feats = reference_features(spec, ref, progress=progress)
+    held_feats = reference_features(spec, request.heldout, progress=progress) if request.heldout is not None else None
     timings["features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    scores = compute(metrics, MetricInputs(gen_feats, ref_feats, spec.feature_layer, spec.logits_layer,
-                                           ref.dataset, request.seed))
+    inputs = MetricInputs(gen_feats, ref_feats, spec.feature_layer, spec.logits_layer, ref.dataset, request.seed,
+                          heldout=held_feats, images=samples.samples if ref.kind == "images" else None,
+                          ref_stats=reference_stats(spec, ref, ref_feats[spec.feature_layer]))
+    scores = compute(request.metrics, inputs)
     timings["metrics"] = time.perf_counter() - t0
 
     _, weights_sha = spec.weights()
@@ -83,6 +85,23 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
         timings={k: round(v, 3) for k, v in timings.items()},
         provenance=current_provenance("cpu"),
     )
+
+
+def reference_stats(spec: ExtractorSpec, split: Split, features: torch.Tensor) -> GaussianStats:
+    """The reference Gaussian with its covariance square root, cached on disk beside the features."""
+    from safetensors.torch import load_file, save_file
+
+    from ganbench.results.store import atomic_path
+
+    path = cache_dir() / "stats" / f"{spec.name}-{split.dataset}-{split.split}-{reference_key(spec, split)}-{spec.feature_layer}.safetensors"
+    if path.exists():
+        t = load_file(str(path))
+        return GaussianStats(t["mu"].numpy(), t["sigma"].numpy(), int(t["n"].item()), t["sqrt_sigma"].numpy())
+    stats = GaussianStats.from_features(features, with_sqrt=True)
+    with atomic_path(path) as tmp:
+        save_file({"mu": torch.from_numpy(stats.mu), "sigma": torch.from_numpy(stats.sigma),
+                   "sqrt_sigma": torch.from_numpy(stats.sqrt_sigma), "n": torch.tensor(stats.n)}, str(tmp))
+    return stats
 
 
 def model_info_for(name: str, entry: str | None, config: Any, weights_sha256: str | None,

@@ -96,5 +96,7 @@ def test_eval_json_output_of_a_trained_generator(runner, tmp_path):
                                "--json", "--out", str(tmp_path / "results")])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    assert set(doc["scores"]) == {"fid", "precision", "recall", "modes", "hq_fraction", "reverse_kl"}
+    assert {"fid", "fid_inf", "kid", "precision", "recall", "density", "coverage", "ndb", "copy_fraction",
+            "birthday_support", "modes", "hq_fraction", "reverse_kl"} <= set(doc["scores"])
+    assert "is" not in doc["scores"] and "ms_ssim" not in doc["scores"]  # no logits, no images for points
     assert doc["model"]["weights_sha256"] == json.loads((run / "train.json").read_text())["weights_sha256"]

@@ -97,6 +97,26 @@ EXTRACTORS.register("mnist_cnn", ExtractorSpec("mnist_cnn", "images", "pool", "l
                                                "luma, bilinear to 32x32", card="mnist_cnn",
                                                fidelity_name="ganbench-mnist-cnn"),
                     input_kind="images", description="digit classifier trained by ganbench on mnist (128-d pool, 10 logits)")
+@dataclass(frozen=True)
+class StackedDigitsSpec(ExtractorSpec):
+    """``mnist_cnn`` on each channel of a Stacked MNIST image (see ``ganbench.features.stacked``)."""
+
+    def layers(self) -> list[str]:
+        return ["pool", "digits"]
+
+    def create(self) -> nn.Module:
+        from ganbench.features.stacked import StackedDigitsExtractor
+
+        path, _ = self.weights()
+        digit = torch_fidelity.utils.create_feature_extractor(
+            self.fidelity_name, ["pool", "logits"], cuda=False, feature_extractor_weights_path=str(path), verbose=False)
+        return StackedDigitsExtractor(digit).eval()
+
+
+EXTRACTORS.register("stacked_mnist_cnn", StackedDigitsSpec("stacked_mnist_cnn", "images", "pool", None,
+                                                            "per channel: bilinear to 32x32", card="mnist_cnn",
+                                                            fidelity_name="ganbench-mnist-cnn"),
+                    input_kind="images", description="mnist_cnn per RGB channel: 384-d pool, 3x10 digit logits")
 EXTRACTORS.register("points2d", ExtractorSpec("points2d", "points", "points", None, "none"),
                     input_kind="points", description="identity on 2D points (toy sets)")
 

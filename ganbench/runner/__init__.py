@@ -44,10 +44,10 @@ def existing_result(results_dir: Path, job: Job) -> Result | None:
 def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
     ds = job.dataset
     reference = load(ds.name, ds.reference_split, ds.resolution)
+    heldout = load(ds.name, ds.heldout_split, ds.resolution)
     extractor = get_extractor(ds.extractor)
     timings: dict[str, float] = {}
     if job.kind == "real":
-        heldout = load(ds.name, ds.heldout_split, ds.resolution)
         check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
         samples = SampleSet(heldout.data[:ds.n_samples], f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}", None)
         model = model_info_for(f"real data ({ds.heldout_split} split)", None, {}, None)
@@ -75,7 +75,7 @@ def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh
                                generator.config, generator.weights_sha256, train_info)
         task = "reference" if job.kind == "untrained" else entry.task
     request = EvalRequest(job.id, "reference" if job.kind != "model" else "model", task, model, reference,
-                          extractor, list(ds.metrics), seed=suite.sample_seed, extra_timings=timings)
+                          extractor, list(ds.metrics), seed=suite.sample_seed, extra_timings=timings, heldout=heldout)
     return evaluate(request, samples, progress=progress)
 
 
