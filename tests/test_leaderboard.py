@@ -23,3 +23,21 @@ def test_csv_has_values_and_spreads():
     csv = render_csv([make_result("a", fid=30.0)])
     header = csv.splitlines()[0].split(",")
     assert {"model", "fid", "fid_std", "is", "is_std", "n"} <= set(header)
+
+
+def test_training_seeds_are_aggregated_into_mean_and_std():
+    from ganbench.report.leaderboard import aggregate_seeds
+
+    runs = []
+    for seed, fid in ((0, 10.0), (1, 12.0), (2, 14.0)):
+        r = make_result(f"s{seed}", fid=fid)
+        r.model.train = {"steps": 10, "seed": seed}
+        runs.append(r)
+    other = make_result("other", fid=5.0, name="lsgan")
+    rows = aggregate_seeds(runs + [other])
+    assert len(rows) == 2
+    agg = next(r for r in rows if r.name == "dcgan")
+    assert agg.seeds == 3 and agg.scores["fid"].value == 12.0 and agg.scores["fid"].std == 2.0
+    assert "3 training seeds" in agg.scores["fid"].method
+    md = render_markdown(runs + [other])
+    assert "12.00 ± 2.00" in md and "3 sets" in md

@@ -7,14 +7,15 @@ extractor and its weights hash, sample count).
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ganbench.results.schema import Result, Score
 
-SCORE_ORDER = ["fid", "kid", "is", "precision", "recall", "modes", "hq_fraction", "reverse_kl"]
-SORT_BY = {"images": "fid", "points": "fid"}
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -26,10 +27,14 @@ def _fmt(x: float, digits: int) -> str:
 
 
 def _digits(name: str) -> int:
-    return {"kid": 4, "precision": 3, "recall": 3, "hq_fraction": 3, "reverse_kl": 3, "modes": 1}.get(name, 2)
+    return {"kid": 4, "precision": 3, "recall": 3, "hq_fraction": 3, "reverse_kl": 3, "modes": 1, "density": 3,
+            "coverage": 3, "ndb": 2, "ms_ssim": 3, "copy_fraction": 3, "nn_ratio": 2, "stacked_modes": 0,
+            "stacked_kl": 3}.get(name, 2)
 
 
 def format_score(name: str, s: Score) -> str:
+    if name == "birthday_support":  # spans orders of magnitude; the method says whether it is a lower bound
+        return f"≥ {s.value:.3g}" if s.method.startswith("lower bound") else f"{s.value:.3g}"
     d = _digits(name)
     if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid",):
         d = min(5, d - int(math.floor(math.log10(abs(s.value)))) - 1)  # keep 2-3 significant digits
@@ -60,13 +65,83 @@ def _dataset_header(results: list[Result]) -> str:
             f"sha256 {d.reference_sha256[:12]}…, source: {d.source}); {ext}.")
 
 
+FIDELITY = ["fid", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage"]
+DIVERSITY = ["modes", "hq_fraction", "reverse_kl", "stacked_modes", "stacked_kl", "ndb", "ndb_jsd", "ms_ssim",
+             "copy_fraction", "nn_ratio", "birthday_support"]
+
+
+@dataclass
+class Row:
+    """One leaderboard line: a result, or the mean of results that differ only in their training seed."""
+
+    name: str
+    kind: str
+    task: str
+    scores: dict[str, Score]
+    n: int
+    seeds: int  # training seeds aggregated into this row
+    weights: str  # weights sha256 prefix, or the number of weight sets
+
+
+def _seed_group_key(r: Result) -> str:
+    train = dict(r.model.train or {})
+    train.pop("seed", None)
+    train.pop("resumed_from", None)
+    return json.dumps([r.dataset.name, r.kind, r.model.name, r.model.config, train, r.samples["n"]], sort_keys=True,
+                      default=str)
+
+
+def aggregate_seeds(results: list[Result]) -> list[Row]:
+    """Rows for a leaderboard: results of the same model, config and data that differ only in training seed
+    become one row whose scores are the mean and standard deviation over seeds."""
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(_seed_group_key(r), []).append(r)
+    rows = []
+    for members in groups.values():
+        first = members[0]
+        if len(members) == 1:
+            rows.append(Row(first.model.name, first.kind, first.task, first.scores, first.samples["n"], 1,
+                            (first.model.weights_sha256 or "–")[:12]))
+            continue
+        scores = {}
+        for name in first.scores:
+            vals = np.array([m.scores[name].value for m in members if name in m.scores], dtype=float)
+            mean, std = float(vals.mean()), float(vals.std(ddof=1))
+            half = 1.96 * std / math.sqrt(len(vals))
+            scores[name] = Score(mean, std, mean - half, mean + half, first.scores[name].n,
+                                 first.scores[name].higher_is_better, f"mean and std over {len(vals)} training seeds")
+        rows.append(Row(first.model.name, first.kind, first.task, scores, first.samples["n"], len(members),
+                        f"{len(members)} sets"))
+    return rows
+
+
+def _table(rows: list[Row], columns: list[str]) -> str:
+    lines = []
+    for rank, r in enumerate(rows, 1):
+        label = f"*{r.name}*" if r.kind == "reference" else f"**{r.name}**"
+        line = {"#": rank, "model": label, "task": r.task}
+        for c in columns:
+            hib = next((x.scores[c].higher_is_better for x in rows if c in x.scores), True)
+            line[f"{c} {'↑' if hib else '↓'}"] = format_score(c, r.scores[c]) if c in r.scores else "–"
+        line["n"] = r.n
+        line["seeds"] = r.seeds
+        line["weights"] = r.weights
+        lines.append(line)
+    return pd.DataFrame(lines).to_markdown(index=False, colalign=["right", "left", "left"] + ["right"] * (len(lines[0]) - 3))
+
+
 def render_markdown(results: list[Result], title: str = "Leaderboard") -> str:
-    """Markdown leaderboard grouped by dataset, sorted by FID (ascending); reference rows in italics."""
+    """Markdown leaderboard grouped by dataset, sorted by FID (ascending); reference rows in italics.
+
+    Each dataset gets a fidelity table and, where such scores exist, a table of diversity, mode-collapse
+    and memorisation scores in the same row order.
+    """
     if not results:
         raise ValueError("no results to render")
     out = [f"# {title}", "",
-           "Generated by `ganbench`; do not edit by hand. Each cell is value ± spread (bootstrap, subset or split "
-           "standard deviation; see the result JSON for the method and 95% interval). ↓ lower is better, "
+           "Generated by `ganbench`; do not edit by hand. Each cell is value ± spread (bootstrap, subset, split or "
+           "seed standard deviation; the result JSON holds the method and 95% interval). ↓ lower is better, "
            "↑ higher is better. *Italic* rows are references: held-out real data (the floor a generator can reach) "
            "and an untrained generator (the ceiling).", ""]
     by_dataset: dict[str, list[Result]] = {}
@@ -74,24 +149,17 @@ def render_markdown(results: list[Result], title: str = "Leaderboard") -> str:
         by_dataset.setdefault(r.dataset.name, []).append(r)
     for name in sorted(by_dataset):
         group = by_dataset[name]
-        scores = [s for s in SCORE_ORDER if any(s in r.scores for r in group)]
-        scores += sorted({s for r in group for s in r.scores} - set(scores))
-        sort_key = next((s for s in ("fid",) if s in scores), scores[0])
-        hib = next(r.scores[sort_key].higher_is_better for r in group if sort_key in r.scores)
-        group = sorted(group, key=lambda r: (r.scores[sort_key].value if sort_key in r.scores else math.inf) * (-1 if hib else 1))
-        rows = []
-        for rank, r in enumerate(group, 1):
-            label = f"*{r.model.name}*" if r.kind == "reference" else f"**{r.model.name}**"
-            row = {"#": rank, "model": label, "task": r.task}
-            for s in scores:
-                arrow = "↑" if (r.scores[s].higher_is_better if s in r.scores else True) else "↓"
-                row[f"{s} {arrow}"] = format_score(s, r.scores[s]) if s in r.scores else "–"
-            row["n"] = r.samples["n"]
-            row["weights"] = (r.model.weights_sha256 or "–")[:12]
-            rows.append(row)
-        table = pd.DataFrame(rows).to_markdown(index=False, colalign=["right", "left", "left"] +
-                                               ["right"] * (len(rows[0]) - 3))
-        out += [_dataset_header(group), "", table, ""]
+        rows = aggregate_seeds(group)
+        present = {s for r in rows for s in r.scores}
+        fidelity = [s for s in FIDELITY if s in present]
+        diversity = [s for s in DIVERSITY if s in present]
+        others = sorted(present - set(fidelity) - set(diversity) - {"ndb_jsd", "duplicate_pairs"})
+        sort_key = "fid" if "fid" in present else sorted(present)[0]
+        hib = next(r.scores[sort_key].higher_is_better for r in rows if sort_key in r.scores)
+        rows.sort(key=lambda r: (r.scores[sort_key].value if sort_key in r.scores else math.inf) * (-1 if hib else 1))
+        out += [_dataset_header(group), "", _table(rows, fidelity + others), ""]
+        if diversity:
+            out += ["Diversity, mode collapse and memorisation:", "", _table(rows, diversity), ""]
     return "\n".join(out)
 
 
