@@ -81,7 +81,7 @@ def ls_command(kind: str | None, pattern: str) -> None:
             detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family")
                                if key in meta)
             desc = meta.get("description", "")
-            click.echo(f"  {name:<14} {detail}{'  ' + desc if desc else ''}".rstrip())
+            click.echo(f"  {name:<20} {detail}{'  ' + desc if desc else ''}".rstrip())
 
 
 @main.command("train")

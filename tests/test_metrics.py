@@ -193,3 +193,15 @@ def test_stacked_mode_counts():
     assert full["stacked_modes"].value == 1000 and full["stacked_kl"].value == pytest.approx(0.0, abs=1e-12)
     half = stacked_mode_scores(logits[triples < 500])
     assert half["stacked_modes"].value == 500 and half["stacked_kl"].value == pytest.approx(np.log(2), rel=1e-9)
+
+
+def test_kid_equals_torch_fidelity_subset_for_subset():
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(120, 16, generator=g) + 0.2, torch.randn(200, 16, generator=g)
+    ours = fidelity.kid(x, y, seed=7, subsets=25)
+    theirs = kid_features_to_metric(x.double(), y.double(), kid_subsets=25, kid_subset_size=60, rng_seed=7,
+                                    verbose=False)
+    assert ours.value == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9)
+    assert ours.std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)

@@ -121,6 +121,11 @@ EXTRACTORS.register("points2d", ExtractorSpec("points2d", "points", "points", No
                     input_kind="points", description="identity on 2D points (toy sets)")
 
 
+from ganbench.features.foundation import register_foundation_extractors  # noqa: E402  (needs ExtractorSpec)
+
+register_foundation_extractors(EXTRACTORS)
+
+
 def get_extractor(name: str) -> ExtractorSpec:
     return EXTRACTORS.get(name)
 

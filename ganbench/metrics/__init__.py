@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from ganbench.data import TOY_SETS
-from ganbench.metrics import diversity, fidelity, memorization, modes, ndb, prdc
+from ganbench.metrics import diversity, fidelity, lpips, memorization, modes, ndb, prdc
 from ganbench.metrics.frechet import GaussianStats, fid_infinity
 from ganbench.registry import METRICS
 from ganbench.results.schema import Score
@@ -53,6 +53,8 @@ class MetricInputs:
             have.add("stacked_digits")
         if self.images is not None and self.images.dtype == torch.uint8:
             have.add("images")
+            if lpips.lpips_weights_available():
+                have.add("lpips_weights")
         return have
 
 
@@ -106,6 +108,9 @@ SPECS = (
     MetricSpec("ms_ssim", {"ms_ssim": False}, frozenset({"images"}),
                lambda x: diversity.ms_ssim_diversity(x.images, seed=x.seed),
                "mean MS-SSIM between random sample pairs (lower is more diverse)"),
+    MetricSpec("lpips", {"lpips_diversity": True}, frozenset({"images", "lpips_weights"}),
+               lambda x: lpips.lpips_diversity(x.images, seed=x.seed),
+               "mean LPIPS (VGG16) between random sample pairs, when LPIPS weights are present"),
 )
 for _spec in SPECS:
     METRICS.register(_spec.name, _spec, needs=",".join(sorted(_spec.needs)), higher_is_better=_spec.scores,
@@ -132,6 +137,7 @@ def compute(names: list[str], inputs: MetricInputs) -> dict[str, Score]:
         if missing:
             raise ValueError(f"metric {name!r} needs {', '.join(sorted(missing))}, which this evaluation does not have "
                              f"(logits: an extractor with class logits; heldout: a held-out split; toy_modes: ring8 "
-                             f"or grid25; stacked_digits: the stacked_mnist_cnn extractor; images: image samples)")
+                             f"or grid25; stacked_digits: the stacked_mnist_cnn extractor; images: image samples; "
+                             f"lpips_weights: the LPIPS VGG16 files, see ganbench.metrics.lpips)")
         scores.update(spec.compute(inputs))
     return scores

@@ -1,7 +1,8 @@
 """FID, KID, Inception Score and precision/recall from precomputed features.
 
-KID, IS and precision/recall are torch-fidelity's (Obukhov et al.), which match the TensorFlow reference
-implementations; FID's closed form is ganbench's symmetric-eigendecomposition engine
+IS and precision/recall are torch-fidelity's (Obukhov et al.), which match the TensorFlow reference
+implementations; KID draws torch-fidelity's subsets and evaluates its kernel in torch (same numbers,
+faster); FID's closed form is ganbench's symmetric-eigendecomposition engine
 (``ganbench.metrics.frechet``), which agrees with torch-fidelity's to 1e-6 and caches the reference's
 covariance square root.
 ganbench adds the spread of each score (bootstrap over generated samples for FID, KID's subset standard
@@ -16,7 +17,6 @@ import math
 import numpy as np
 import torch
 from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
 from ganbench.metrics.frechet import GaussianStats, frechet_distance
@@ -51,16 +51,38 @@ def kid_subset_size(n_gen: int, n_ref: int) -> int:
     return min(1000, min(n_gen, n_ref) // 2)
 
 
+def _poly_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, as torch-fidelity's ``mmd2(kernel_poly(...))``."""
+    d = x.shape[1]
+    kxx = (x @ x.T / d + 1).pow_(3)
+    kyy = (y @ y.T / d + 1).pow_(3)
+    kxy = (x @ y.T / d + 1).pow_(3)
+    m = x.shape[0]
+    sum_xx = kxx.sum() - kxx.diagonal().sum()
+    sum_yy = kyy.sum() - kyy.diagonal().sum()
+    return float((sum_xx + sum_yy) / (m * (m - 1)) - 2 * kxy.sum() / (m * m))
+
+
 def kid(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 100) -> Score:
-    """Kernel Inception Distance (Binkowski et al. 2018): cubic polynomial kernel MMD over random subsets."""
+    """Kernel Inception Distance (Binkowski et al. 2018): cubic polynomial kernel MMD over random subsets.
+
+    The subsets are drawn exactly as torch-fidelity's ``kid_features_to_metric`` draws them (same seed, same
+    ``RandomState.choice`` calls), so the two agree; the kernel is evaluated in float64 torch with an integer
+    power, which is about 10x faster than numpy's float ``**`` on these matrices.
+    """
     size = kid_subset_size(len(gen), len(ref))
     if size < 2:
         raise ValueError(f"KID needs at least 4 samples in each set, got {len(gen)} generated and {len(ref)} reference")
-    out = kid_features_to_metric(gen.double(), ref.double(), kid_subsets=subsets, kid_subset_size=size,
-                                 rng_seed=seed, verbose=False)
-    mean, std = out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
-    return Score(float(mean), float(std), float(mean - Z95 * std / math.sqrt(subsets)),
-                 float(mean + Z95 * std / math.sqrt(subsets)), len(gen), False, f"subsets({subsets}x{size})")
+    x_all, y_all = gen.double(), ref.double()
+    rng = np.random.RandomState(seed)
+    mmds = np.empty(subsets)
+    for i in range(subsets):
+        x = x_all[torch.from_numpy(rng.choice(len(x_all), size, replace=False))]
+        y = y_all[torch.from_numpy(rng.choice(len(y_all), size, replace=False))]
+        mmds[i] = _poly_mmd2(x, y)
+    mean, std = float(mmds.mean()), float(mmds.std())
+    return Score(mean, std, mean - Z95 * std / math.sqrt(subsets), mean + Z95 * std / math.sqrt(subsets),
+                 len(gen), False, f"subsets({subsets}x{size})")
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 2020) -> Score:
