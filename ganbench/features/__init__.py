@@ -169,3 +169,4 @@ def reference_features(spec: ExtractorSpec, split: Split, progress: bool = True)
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp))
     return feats
+import ganbench.features.inception  # noqa: E402,F401  (registers inception_v3_fid)

@@ -36,7 +36,7 @@ def format_score(name: str, s: Score) -> str:
     if name == "birthday_support":  # spans orders of magnitude; the method says whether it is a lower bound
         return f"≥ {s.value:.3g}" if s.method.startswith("lower bound") else f"{s.value:.3g}"
     d = _digits(name)
-    if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid",):
+    if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid", "fid_inf"):
         d = min(5, d - int(math.floor(math.log10(abs(s.value)))) - 1)  # keep 2-3 significant digits
     return _fmt(s.value, d) if s.std is None else f"{_fmt(s.value, d)} ± {_fmt(s.std, d)}"
 
