@@ -27,7 +27,7 @@ Loading (what is and is not unpickled or executed):
 - CLIP. OpenAI publishes CLIP as TorchScript archives (``ViT-B-32.pt``). torch-fidelity's constructor,
   when given ``feature_extractor_weights_path``, loads it with ``torch.jit.load`` and reads only
   ``.state_dict()``; ganbench always passes a path, so torch-fidelity's other branch
-  (``torch.hub.load_state_dict_from_url``, i.e. ``torch.load(weights_only=False)``) never runs.
+  (``torch.hub.load_state_dict_from_url``, i.e. unrestricted unpickling) never runs.
   ``torch.load(weights_only=True)`` refuses TorchScript archives outright, so ``torch.jit.load`` is the
   safe option that exists: its deserializer rebuilds TorchScript modules and tensors only and cannot
   import or call arbitrary Python objects, unlike ``pickle``. (Archived TorchScript methods are compiled;
@@ -35,8 +35,8 @@ Loading (what is and is not unpickled or executed):
   the file is compared with the hash OpenAI publishes in the URL; a mismatch warns.
 - DINOv2. torch-fidelity builds DINOv2 only through ``torch.hub.load("facebookresearch/dinov2", ...)``,
   which downloads and *runs* the repository's ``hubconf.py`` from GitHub, and its weights go through
-  ``torch.hub.load_state_dict_from_url`` (``torch.load(weights_only=False)``); a local weights path raises
-  ``NotImplementedError``. ganbench never calls that constructor: ``DinoVisionTransformer`` below is a port
+  ``torch.hub.load_state_dict_from_url`` (unrestricted unpickling); a local weights path raises
+  an error. ganbench never calls that constructor: ``DinoVisionTransformer`` below is a port
   of the inference path of ``dinov2/models/vision_transformer.py`` (facebookresearch/dinov2 at b8931f7,
   August 2025: patch embedding, bicubic position-embedding interpolation with the 0.1 offset, pre-norm
   blocks with LayerScale, SDPA attention as used when xFormers is absent, final LayerNorm, class token)
@@ -66,7 +66,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 from urllib.parse import urlparse
 
 import torch
@@ -99,7 +99,7 @@ def hub_checkpoints_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _host_reachable(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
+def host_reachable(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
     """Whether a TCP connection to ``host`` opens within ``timeout`` seconds, name resolution included.
 
     The probe runs in a daemon thread so that a slow DNS lookup cannot hold the caller past ``timeout``.
@@ -126,7 +126,7 @@ def offline_by_env() -> bool:
 
 def is_offline(url: str) -> bool:
     """True when downloads are switched off by environment, or ``url``'s host does not answer quickly."""
-    return offline_by_env() or not _host_reachable(urlparse(url).hostname or "")
+    return offline_by_env() or not host_reachable(urlparse(url).hostname or "")
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class WeightsFile:
             raise FileNotFoundError(self.missing_message(
                 "offline: " + ", ".join(f"{n}={os.environ.get(n, '')!r}" for n in OFFLINE_ENVS)))
         host = urlparse(self.url).hostname or ""
-        if not _host_reachable(host):
+        if not host_reachable(host):
             raise FileNotFoundError(self.missing_message(f"offline: {host} did not answer within {PROBE_TIMEOUT_S} s"))
         target = self.hub_path()
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -543,9 +543,10 @@ class FoundationSpec(ExtractorSpec):
     model: str = ""  # torch-fidelity model name, "clip-vit-b-32" / "dinov2-vit-s-14"
 
     extractor_class: ClassVar[type[FeatureExtractorBase]]
+    locate: ClassVar[Callable[[str], WeightsFile]]  # torch-fidelity model name -> its weights file
 
     def weights_file(self) -> WeightsFile:
-        raise NotImplementedError
+        return type(self).locate(self.model)
 
     def weights(self) -> tuple[Path | None, str | None]:
         """(weights path, sha256), downloading into torch-fidelity's cache when online and missing.
@@ -572,16 +573,14 @@ class FoundationSpec(ExtractorSpec):
 class CLIPSpec(FoundationSpec):
     extractor_class: ClassVar[type[FeatureExtractorBase]] = CLIPFeatureExtractor
 
-    def weights_file(self) -> WeightsFile:
-        return clip_weights(self.model)
+    locate: ClassVar[Callable[[str], WeightsFile]] = staticmethod(clip_weights)
 
 
 @dataclass(frozen=True)
 class DINOv2Spec(FoundationSpec):
     extractor_class: ClassVar[type[FeatureExtractorBase]] = DINOv2FeatureExtractor
 
-    def weights_file(self) -> WeightsFile:
-        return dinov2_weights(self.model)
+    locate: ClassVar[Callable[[str], WeightsFile]] = staticmethod(dinov2_weights)
 
 
 def _ganbench_name(model: str) -> str:

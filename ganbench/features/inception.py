@@ -12,7 +12,7 @@ reads two of its outputs: ``"2048"`` (pool3, for FID, KID and precision/recall) 
 
 What differs from torch-fidelity's own module:
 
-- Loading. torch-fidelity's constructor unpickles the weights with ``torch.load(..., weights_only=False)``
+- Loading. torch-fidelity's constructor unpickles the weights without restriction (``weights_only`` off)
   (and its download path goes through ``torch.hub.load_state_dict_from_url``, also unpickling). ganbench
   never runs that constructor: ``InceptionV3FID`` builds the same layers from torch-fidelity's blocks and
   loads the state dict with ``torch.load(path, map_location="cpu", weights_only=True)``, strictly (every
@@ -44,9 +44,7 @@ to download and where to put it.
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -56,6 +54,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+from ganbench.features.foundation import host_reachable
 from torch_fidelity.feature_extractor_inceptionv3 import (
     URL_INCEPTION_V3,
     BasicConv2d,
@@ -95,33 +95,13 @@ def weights_candidates() -> list[Path]:
     return found + [cache_dir() / "weights" / WEIGHTS_FILE, Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE]
 
 
-def _host_reachable(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds, name resolution included.
-
-    The probe runs in a daemon thread so that a slow DNS lookup cannot hold the caller past ``timeout``.
-    """
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
 def offline_reason() -> str | None:
     """Why the weights cannot be downloaded now (an offline variable, or the host not answering), else None."""
     for name in OFFLINE_ENVS:
         if os.environ.get(name, "").strip().lower() in _TRUE:
             return f"offline: {name}={os.environ[name]}"
     host = urlparse(WEIGHTS_URL).hostname or "github.com"
-    if not _host_reachable(host):
+    if not host_reachable(host):
         return f"offline: {host}:443 could not be reached within {PROBE_TIMEOUT_S} s"
     return None
 
@@ -237,7 +217,7 @@ class InceptionV3FID(FeatureExtractorInceptionV3):
         if fast_batch_size is not None and fast_batch_size < 1:
             raise ValueError(f"fast_batch_size must be positive or None, got {fast_batch_size}")
         self.feature_extractor_internal_dtype = torch.float32
-        # The layers of FeatureExtractorInceptionV3.__init__, without its torch.load(weights_only=False).
+        # The layers of FeatureExtractorInceptionV3.__init__, without its unrestricted unpickling.
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)

@@ -12,7 +12,7 @@ The network is torch-fidelity's ``SampleSimilarityLPIPS`` (registered there as `
 version its perceptual path length uses): ``LPIPSVGG16`` subclasses it and inherits its normalisation,
 optional resize and forward unchanged, so distances equal torch-fidelity's for the same weights. What
 differs is loading. torch-fidelity's constructor downloads and unpickles both of its files with
-``torch.load(weights_only=False)`` (through ``torch.hub.load_state_dict_from_url`` and torchvision's
+unrestricted unpickling (through ``torch.hub.load_state_dict_from_url`` and torchvision's
 ``vgg16(weights=IMAGENET1K_V1)``); ``LPIPSVGG16`` builds the same layers and loads two *local* files with
 ``torch.load(weights_only=True)``, strictly, and never downloads:
 
@@ -90,7 +90,7 @@ class LPIPSVGG16(SampleSimilarityLPIPS):
                  vgg16_weights_path: PathLike | None = None, **kwargs):
         heads_path = _resolve(weights_path, LPIPS_WEIGHTS)
         vgg_path = _resolve(vgg16_weights_path, VGG16_WEIGHTS)
-        # The layers of SampleSimilarityLPIPS.__init__, without its downloads and torch.load(weights_only=False).
+        # The layers of SampleSimilarityLPIPS.__init__, without its downloads and unrestricted unpickling.
         SampleSimilarityBase.__init__(self, name)
         self.sample_similarity_resize = sample_similarity_resize
         self.sample_similarity_dtype = sample_similarity_dtype
