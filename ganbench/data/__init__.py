@@ -5,6 +5,7 @@ Every split carries a sha256 of its content, so a score can name exactly the dat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -32,8 +33,8 @@ class Split:
     def kind(self) -> str:
         return "points" if self.data.dtype.is_floating_point else "images"
 
-    @property
-    def sha256(self) -> str:
+    @functools.cached_property
+    def sha256(self) -> str:  # hashed once per split: reference keys, results and training ask for it
         h = hashlib.sha256()
         h.update(str(tuple(self.data.shape)).encode())
         h.update(self.data.contiguous().numpy().tobytes())

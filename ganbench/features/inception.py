@@ -44,7 +44,6 @@ to download and where to put it.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -55,7 +54,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
-from ganbench.features.foundation import host_reachable
+from ganbench.features.foundation import OFFLINE_ENVS, WeightsFile, load_state_dict, weights_sha256
 from torch_fidelity.feature_extractor_inceptionv3 import (
     URL_INCEPTION_V3,
     BasicConv2d,
@@ -69,15 +68,11 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 
 from ganbench.features import ExtractorSpec, _register_fidelity
-from ganbench.paths import cache_dir
 from ganbench.registry import EXTRACTORS
-from ganbench.results.store import file_sha256
 
 WEIGHTS_URL = URL_INCEPTION_V3  # torch-fidelity's release of the converted TensorFlow 2015-12-05 weights
 WEIGHTS_FILE = Path(urlparse(WEIGHTS_URL).path).name  # weights-inception-2015-12-05-6726825d.pth
 WEIGHTS_ENV = "GANBENCH_INCEPTION_WEIGHTS"  # an explicit path to the weights file
-OFFLINE_ENVS = ("GANBENCH_OFFLINE", "HF_HUB_OFFLINE")  # either set to 1/true/yes: never download
-PROBE_TIMEOUT_S = 0.5  # how long the reachability probe of the download host may take
 REFERENCE_NAME = "inception-v3-compat"  # torch-fidelity's own registration of the reference module
 FIDELITY_NAME = "ganbench-inception-v3-fid"  # this module in torch-fidelity's registry
 FEATURE_LAYER = "2048"
@@ -86,88 +81,20 @@ FAST_BATCH_SIZE = 8  # images per forward on the fast path: 2 cores give 14.8 im
 CALIBRATION_SIDE = 64  # side of the random images that write_random_weights calibrates batch norm on
 INPUT_RESIZE = "torch-fidelity TF1.x-compatible bilinear to 299x299; 1 channel repeated to 3"
 
-_TRUE = ("1", "true", "yes", "on")
 
-
-def weights_candidates() -> list[Path]:
-    """Where the weights are looked for, in order (the explicit path first, when set)."""
-    found = [Path(os.environ[WEIGHTS_ENV]).expanduser()] if os.environ.get(WEIGHTS_ENV) else []
-    return found + [cache_dir() / "weights" / WEIGHTS_FILE, Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE]
-
-
-def offline_reason() -> str | None:
-    """Why the weights cannot be downloaded now (an offline variable, or the host not answering), else None."""
-    for name in OFFLINE_ENVS:
-        if os.environ.get(name, "").strip().lower() in _TRUE:
-            return f"offline: {name}={os.environ[name]}"
-    host = urlparse(WEIGHTS_URL).hostname or "github.com"
-    if not host_reachable(host):
-        return f"offline: {host}:443 could not be reached within {PROBE_TIMEOUT_S} s"
-    return None
-
-
-def is_offline() -> bool:
-    """True when downloads are switched off by environment, or the weights' host does not answer quickly."""
-    return offline_reason() is not None
-
-
-def _missing_message(reason: str) -> str:
-    cache_path, hub_path = weights_candidates()[-2:]
-    return (f"Inception-v3 FID weights {WEIGHTS_FILE!r} not found ({reason}). Download {WEIGHTS_URL} and either "
-            f"set {WEIGHTS_ENV}=/path/to/{WEIGHTS_FILE} or put the file at {str(cache_path)!r} (under $GANBENCH_CACHE) "
-            f"or {str(hub_path)!r} (torch-fidelity's cache)")
+def weights_file() -> WeightsFile:
+    """The Inception weights file and where it is looked for (read at call time, so tests can redirect it)."""
+    return WeightsFile("Inception-v3 FID weights", WEIGHTS_FILE, WEIGHTS_URL, (WEIGHTS_ENV,))
 
 
 def resolve_weights(download: bool = True, progress: bool = True) -> Path:
-    """The path of the weights file, downloading it into torch-fidelity's cache when allowed.
-
-    Args:
-        download: Whether a missing file may be downloaded (only when not offline).
-        progress: Show the download progress bar (on stderr).
+    """The path of the weights file, downloading it into torch-fidelity's cache when allowed and online.
 
     Raises:
         FileNotFoundError: ``$GANBENCH_INCEPTION_WEIGHTS`` names a missing file, or no candidate exists and
             the file cannot be downloaded. The message names the file, its URL and where to put it.
     """
-    explicit = os.environ.get(WEIGHTS_ENV)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(_missing_message(f"{WEIGHTS_ENV}={explicit!r} is not a file"))
-        return path
-    for path in weights_candidates():
-        if path.is_file():
-            return path
-    if not download:
-        raise FileNotFoundError(_missing_message("downloading was not allowed"))
-    reason = offline_reason()
-    if reason is not None:
-        raise FileNotFoundError(_missing_message(reason))
-    target = weights_candidates()[-1]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"downloading {WEIGHTS_URL} to {target}", file=sys.stderr)
-    torch.hub.download_url_to_file(WEIGHTS_URL, str(target), progress=progress)  # temporary file, then rename
-    return target
-
-
-_SHA256: dict[tuple[str, int, int], str] = {}
-
-
-def weights_sha256(path: Path) -> str:
-    """sha256 of the weights file, memoised on (path, size, mtime) since the file is about 95 MB."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = file_sha256(path)
-    return _SHA256[key]
-
-
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The weights as a state dict, unpickled safely (``weights_only=True``) onto the CPU."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{str(path)!r} is not a state dict of tensors (got {type(state).__name__})")
-    return state
+    return weights_file().resolve(download=download, progress=progress)
 
 
 def fold_batch_norm(module: nn.Module) -> int:
@@ -359,5 +286,5 @@ EXTRACTORS.register("inception_v3_fid", INCEPTION_V3_FID, input_kind="images",
                                 "2048-d pool3, 1008 logits), BN folded, channels_last, batch 8")
 
 __all__ = ["InceptionSpec", "InceptionV3FID", "INCEPTION_V3_FID", "WEIGHTS_FILE", "WEIGHTS_URL", "fold_batch_norm",
-           "is_offline", "load_state_dict", "offline_reason", "resolve_weights", "weights_sha256",
+           "OFFLINE_ENVS", "load_state_dict", "resolve_weights", "weights_file", "weights_sha256",
            "write_random_weights"]

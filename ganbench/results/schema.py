@@ -8,11 +8,10 @@ hash, resize mode), how often (sample count, seeds), with what spread, and on wh
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

@@ -108,8 +108,6 @@ class Generator:
 
     def save(self, path: str | Path) -> str:
         """Write the weights as safetensors (atomically); returns the file's sha256."""
-        from ganbench.results.store import atomic_path
-
         # One metadata key: safetensors writes a multi-key header in hash order, which would make the bytes
         # (and so the weights sha256) of identical weights differ from one save to the next.
         meta = {"ganbench": json.dumps({"format": GENERATOR_FORMAT, "model": self.entry.name,
