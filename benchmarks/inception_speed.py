@@ -7,7 +7,7 @@ One run, one set of random uint8 images, one weights file:
   batch 8), and with ``--compile`` the same network under ``torch.compile`` with inductor's freezing;
 - FID between two cached 2048-d Gaussian statistics (from random features), by ganbench
   (``ganbench.metrics.frechet.frechet_distance``, which replaced ``fidelity.fid_value``; with and without the
-  reference's covariance square root cached) and by torch-fidelity's ``fid_statistics_to_metric``.
+  reference covariance's Cholesky factor cached) and by torch-fidelity's ``fid_statistics_to_metric``.
 
 Each extractor is warmed up first, then the passes alternate between the extractors ``--repeats`` times and
 the fastest pass of each is reported, so background load affects both alike. Features are compared with
@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also time the fast path under torch.compile with freezing (compiles once, ~40 s)")
     p.add_argument("--fid-samples", type=int, default=5000, help="features per cached FID statistic")
     p.add_argument("--fid-dim", type=int, default=2048, help="feature dimension of the FID statistics")
+    p.add_argument("--fid-repeats", type=int, default=5, help="timed calls of ganbench's FID (median reported)")
     p.add_argument("--skip-fid", action="store_true", help="skip the FID timing")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -136,20 +137,31 @@ def gaussian(features: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def time_fid(args: argparse.Namespace) -> list[list[object]]:
+    """Seconds per FID (median and fastest of ``--fid-repeats`` calls), ganbench's and torch-fidelity's."""
     g = torch.Generator().manual_seed(args.seed + 1)
     sa = gaussian(torch.randn(args.fid_samples, args.fid_dim, generator=g))
     sb = gaussian(torch.randn(args.fid_samples, args.fid_dim, generator=g) * 1.1 + 0.05)
     ga = GaussianStats(sa["mu"], sa["sigma"], args.fid_samples)
     gb = GaussianStats(sb["mu"], sb["sigma"], args.fid_samples)
+
+    def row(label: str, fn: Callable[[], object], repeats: int) -> tuple[list[object], object]:
+        times, out = [], None
+        for _ in range(repeats):
+            seconds, out = timed(fn)
+            times.append(seconds)
+        value = f"{float(out):.6f}" if isinstance(out, (float, np.floating, np.ndarray)) else ""
+        return [label, f"{np.median(times):.2f}", f"{min(times):.2f}", repeats, value], out
+
     rows = []
-    seconds, value = timed(lambda: frechet_distance(ga, gb))
-    rows.append(["ganbench.metrics.frechet.frechet_distance", f"{seconds:.2f}", f"{value:.6f}"])
-    seconds, gb_rooted = timed(gb.with_sqrt)
-    rows.append(["  reference covariance root (computed once)", f"{seconds:.2f}", ""])
-    seconds, value = timed(lambda: frechet_distance(ga, gb_rooted))
-    rows.append(["  frechet_distance with the root cached", f"{seconds:.2f}", f"{value:.6f}"])
-    seconds, value = timed(lambda: fid_statistics_to_metric(sa, sb, verbose=False)["frechet_inception_distance"])
-    rows.append(["torch_fidelity fid_statistics_to_metric", f"{seconds:.2f}", f"{float(value):.6f}"])
+    r, _ = row("ganbench.metrics.frechet.frechet_distance", lambda: frechet_distance(ga, gb), args.fid_repeats)
+    rows.append(r)
+    r, gb_rooted = row("  reference covariance factor (computed once)", gb.with_root, 1)
+    rows.append(r)
+    r, _ = row("  frechet_distance with the factor cached", lambda: frechet_distance(ga, gb_rooted), args.fid_repeats)
+    rows.append(r)
+    r, _ = row("torch_fidelity fid_statistics_to_metric",
+               lambda: fid_statistics_to_metric(sa, sb, verbose=False)["frechet_inception_distance"], 1)
+    rows.append(r)
     return rows
 
 
@@ -172,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         fid_rows = time_fid(args)
         print()
         print(f"FID from two cached statistics ({args.fid_dim}-d, each from {args.fid_samples} random features)")
-        print(tabulate(fid_rows, headers=["function", "seconds", "FID"]))
+        print(tabulate(fid_rows, headers=["function", "median s", "fastest s", "calls", "FID"]))
 
 
 if __name__ == "__main__":

@@ -88,19 +88,21 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
 
 
 def reference_stats(spec: ExtractorSpec, split: Split, features: torch.Tensor) -> GaussianStats:
-    """The reference Gaussian with its covariance square root, cached on disk beside the features."""
+    """The reference Gaussian with its covariance factor (see ``frechet``), cached on disk beside the features."""
     from safetensors.torch import load_file, save_file
 
     from ganbench.results.store import atomic_path
 
-    path = cache_dir() / "stats" / f"{spec.name}-{split.dataset}-{split.split}-{reference_key(spec, split)}-{spec.feature_layer}.safetensors"
+    path = cache_dir() / "stats" / f"v2-{spec.name}-{split.dataset}-{split.split}-{reference_key(spec, split)}-{spec.feature_layer}.safetensors"
     if path.exists():
         t = load_file(str(path))
-        return GaussianStats(t["mu"].numpy(), t["sigma"].numpy(), int(t["n"].item()), t["sqrt_sigma"].numpy())
-    stats = GaussianStats.from_features(features, with_sqrt=True)
+        return GaussianStats(t["mu"].numpy(), t["sigma"].numpy(), int(t["n"].item()), t["root"].numpy(),
+                             bool(t["root_is_cholesky"].item()))
+    stats = GaussianStats.from_features(features, with_root=True)
     with atomic_path(path) as tmp:
         save_file({"mu": torch.from_numpy(stats.mu), "sigma": torch.from_numpy(stats.sigma),
-                   "sqrt_sigma": torch.from_numpy(stats.sqrt_sigma), "n": torch.tensor(stats.n)}, str(tmp))
+                   "root": torch.from_numpy(stats.root), "root_is_cholesky": torch.tensor(stats.root_is_cholesky),
+                   "n": torch.tensor(stats.n)}, str(tmp))
     return stats
 
 

@@ -47,7 +47,7 @@ def test_training_copies_are_flagged_and_heldout_images_are_not(digits):
 @pytest.mark.parametrize("kind", ["blur", "noise"])
 def test_fid_and_kid_grow_monotonically_with_corruption(digits, kind):
     x = digits["test"].data.float()
-    ref = GaussianStats.from_features(digits["f_train"], with_sqrt=True)
+    ref = GaussianStats.from_features(digits["f_train"], with_root=True)
     fids, kids = [], []
     for strength in range(5):
         if kind == "blur":

@@ -12,7 +12,7 @@ from ganbench.metrics.modes import mode_scores
 
 
 def fid_value(a, b) -> float:
-    return frechet_distance(GaussianStats.from_features(a), GaussianStats.from_features(b, with_sqrt=True))
+    return frechet_distance(GaussianStats.from_features(a), GaussianStats.from_features(b, with_root=True))
 
 
 def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,7 +111,7 @@ def test_fid_agrees_with_torch_fidelity_closed_form():
     b = torch.randn(700, 48, generator=g, dtype=torch.float64) * 2 + 0.1
     sa, sb = GaussianStats.from_features(a), GaussianStats.from_features(b)
     theirs = fid_statistics_to_metric({"mu": sa.mu, "sigma": sa.sigma}, {"mu": sb.mu, "sigma": sb.sigma}, False)
-    assert frechet_distance(sa, sb.with_sqrt()) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+    assert frechet_distance(sa, sb.with_root()) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
 
 
 def test_fid_stays_real_and_exact_on_near_singular_covariances():
@@ -135,6 +135,24 @@ def test_fid_stays_real_and_exact_on_near_singular_covariances():
     y = torch.from_numpy(rng.standard_normal((40, d)) + 0.5)
     v = fid_value(x, y)
     assert np.isfinite(v) and v > 0
+
+
+def test_fid_cholesky_and_square_root_factors_agree():
+    """The trace term from the Cholesky factor (dsygst) equals the one from the symmetric square root; a
+    rank-deficient reference (fewer samples than dimensions) has no Cholesky factor and falls back."""
+    from ganbench.metrics.frechet import symmetric_sqrt
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(500, 48, generator=g, dtype=torch.float64)
+    y = torch.randn(400, 48, generator=g, dtype=torch.float64) @ torch.randn(48, 48, generator=g, dtype=torch.float64) * 0.3
+    gen, ref = GaussianStats.from_features(x), GaussianStats.from_features(y, with_root=True)
+    assert ref.root_is_cholesky
+    by_sqrt = GaussianStats(ref.mu, ref.sigma, ref.n, symmetric_sqrt(ref.sigma), False)
+    assert frechet_distance(gen, ref) == pytest.approx(frechet_distance(gen, by_sqrt), rel=1e-10)
+    assert frechet_distance(gen, ref) == pytest.approx(scipy_fid(x.numpy(), y.numpy()), rel=1e-6)
+    few = GaussianStats.from_features(y[:20], with_root=True)
+    assert not few.root_is_cholesky
+    np.testing.assert_allclose(few.root @ few.root.T, few.sigma, atol=1e-10)
 
 
 def test_fid_infinity_removes_the_sample_size_bias():

@@ -32,12 +32,12 @@ class MetricInputs:
     seed: int  # seeds bootstrap and subset sampling
     heldout: dict[str, torch.Tensor] | None = None  # held-out real features (memorisation, birthday)
     images: torch.Tensor | None = None  # the generated uint8 images themselves (pixel-space diversity)
-    ref_stats: GaussianStats | None = None  # cached reference Gaussian with its covariance square root
+    ref_stats: GaussianStats | None = None  # cached reference Gaussian with its covariance factor
     _cache: dict = field(default_factory=dict)
 
     def reference_stats(self) -> GaussianStats:
         if self.ref_stats is None:
-            self.ref_stats = GaussianStats.from_features(self.ref[self.feature_layer], with_sqrt=True)
+            self.ref_stats = GaussianStats.from_features(self.ref[self.feature_layer], with_root=True)
         return self.ref_stats
 
     def available(self) -> set[str]:

@@ -3,8 +3,8 @@
 IS and precision/recall are torch-fidelity's (Obukhov et al.), which match the TensorFlow reference
 implementations; KID draws torch-fidelity's subsets and evaluates its kernel in torch (same numbers,
 faster); FID's closed form is ganbench's symmetric-eigendecomposition engine
-(``ganbench.metrics.frechet``), which agrees with torch-fidelity's to 1e-6 and caches the reference's
-covariance square root.
+(``ganbench.metrics.frechet``), which agrees with torch-fidelity's to 1e-6 and caches a factor of the
+reference covariance.
 ganbench adds the spread of each score (bootstrap over generated samples for FID, KID's subset standard
 deviation, IS's split standard deviation, a binomial interval for precision/recall) and computes the
 statistics in float64.
@@ -29,10 +29,10 @@ Z95 = 1.959963984540054
 def fid(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, bootstrap: int = BOOTSTRAP) -> Score:
     """Fréchet distance (Heusel et al. 2017) with a bootstrap interval over the generated samples.
 
-    ``ref`` carries the reference covariance's square root, so each replicate costs one symmetric
+    ``ref`` carries a factor of the reference covariance, so each replicate costs one symmetric
     eigendecomposition (see ``ganbench.metrics.frechet``).
     """
-    ref = ref.with_sqrt()
+    ref = ref.with_root()
     value = frechet_distance(GaussianStats.from_features(gen), ref)
     rng = np.random.default_rng(seed)
     reps = np.array([frechet_distance(GaussianStats.from_features(gen[rng.integers(0, len(gen), len(gen))]), ref)
