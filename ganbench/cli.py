@@ -140,9 +140,11 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Results directory the JSON is written to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document instead of a table.")
+@click.option("--dry-run", is_flag=True,
+              help="Measure sampling and feature rates on a small batch and print the estimated time; score nothing.")
 @click.pass_context
 def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, seed, out_dir,
-                 as_json) -> None:
+                 as_json, dry_run) -> None:
     """Score a generator weights file or a folder of images against a dataset split.
 
     SOURCE is a generator.safetensors written by `ganbench train`, or a directory of PNG/JPEG samples.
@@ -176,7 +178,7 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
         else:
             gen = load_generator(src)
             t0 = time.perf_counter()
-            drawn = gen.sample(n_samples, seed=seed)
+            drawn = gen.sample(min(n_samples, 64) if dry_run else n_samples, seed=seed)
             samples = SampleSet(drawn, "generator", seed, time.perf_counter() - t0)
             if gen.data_kind == "images":
                 resolution = resolution or int(drawn.shape[-1])
@@ -186,6 +188,15 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
         ext_name = extractor or ("points2d" if reference.kind == "points" else "mnist_cnn")
         _check_name(ctx, EXTRACTORS, ext_name)
         heldout = None if heldout_split == "none" else load(dataset, heldout_split, resolution)
+        if dry_run:
+            from ganbench.bench.estimate import estimate_evaluation, results_in
+
+            sampler = None if src.is_dir() else (lambda k: gen.sample(k, seed=seed))
+            est = estimate_evaluation(sampler, n_samples, get_extractor(ext_name), reference, heldout,
+                                      previous=results_in(out_dir))
+            click.echo(f"dry run: {n_samples} samples against {dataset}/{reference_split} with {ext_name}")
+            click.echo(est.format())
+            return
         request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed,
                               heldout=heldout)
         result = evaluate(request, samples)
@@ -266,6 +277,81 @@ def leaderboard_command(ctx, results, out_path, title) -> None:
         ctx.fail(str(e))
     write_text_atomic(out_path, text)
     click.echo(text)
+
+
+def _parse_batch_sizes(ctx: click.Context, text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        ctx.fail(f"--batch-sizes expects comma-separated positive integers like 1,8,64,256, got {text!r}")
+    if any(b < 1 for b in sizes):
+        ctx.fail(f"--batch-sizes expects positive integers, got {text!r}")
+    return sizes
+
+
+@main.command("bench")
+@click.argument("target")
+@click.option("--extractor", "is_extractor", is_flag=True, help="TARGET is a feature extractor, not a model.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the network (compile time reported apart).")
+@click.option("--channels-last", is_flag=True, help="Run in the channels_last memory format.")
+@click.option("--train", is_flag=True, help="Time one full training step (D and G updates) instead of sampling.")
+@click.option("--preset", default=None, help="Named config of the model, e.g. tiny or paper.")
+@click.option("--config", "config", multiple=True, help="Architecture override KEY=VALUE, e.g. ngf=32.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Time this generator weights file (ganbench format) instead of a fresh network.")
+@click.option("--repeats", type=int, default=10, show_default=True, help="Timed runs per batch size (at least).")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed runs per batch size.")
+@click.option("--image-size", type=int, default=None, help="Extractor input side (default: 32 for digit extractors, else 64).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the result document (kind 'bench') into this results directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of a table.")
+@click.pass_context
+def bench_command(ctx, target, is_extractor, device, batch_sizes, precision, use_compile, channels_last, train, preset,
+                  config, weights, repeats, warmup, image_size, out_dir, as_json) -> None:
+    """Throughput of a zoo model (sampling or a training step) or a feature extractor.
+
+    Prints images/s, per-batch latency (median, p10, p90), FLOPs per image, achieved FLOP/s as a fraction
+    of a matrix product timed in the same run ("util"), and peak memory, per batch size.
+
+    \b
+    Examples:
+      ganbench bench dcgan --preset paper --batch-sizes 1,8,64,256
+      ganbench bench dcgan --preset paper --train --batch-sizes 64
+      ganbench bench dcgan --preset paper --device cuda --precision bf16 --compile
+      ganbench bench mnist_cnn --extractor --batch-sizes 250
+    """
+    from ganbench.bench import BenchSettings, bench_extractor, bench_model, format_table, to_result
+    from ganbench.results.store import write_result
+
+    try:
+        settings = BenchSettings(device=device, batch_sizes=_parse_batch_sizes(ctx, batch_sizes), precision=precision,
+                                 compile=use_compile, channels_last=channels_last, repeats=repeats, warmup=warmup)
+        if is_extractor:
+            _check_name(ctx, EXTRACTORS, target)
+            report = bench_extractor(target, settings, image_size=image_size)
+            sha = None
+        else:
+            _check_name(ctx, MODELS, target)
+            net, sha, cfg = None, None, _parse_kv(ctx, config)
+            if weights:
+                from ganbench.zoo import load_generator
+
+                gen = load_generator(weights)
+                if gen.entry.name != target:
+                    ctx.fail(f"--weights {weights!r} holds a {gen.entry.name!r} generator, not {target!r}")
+                import dataclasses
+
+                net, sha, cfg = gen.net, gen.weights_sha256, dataclasses.asdict(gen.config)
+            report = bench_model(target, settings, train=train, preset=None if weights else preset, config=cfg, net=net)
+    except ValueError as e:
+        ctx.fail(str(e))
+    if out_dir:
+        path = write_result(to_result(report, weights_sha256=sha), out_dir)
+        click.echo(f"wrote {path}", err=True)
+    click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else format_table(report))
 
 
 @main.command("train-extractor")

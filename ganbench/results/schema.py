@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: "bench" results (throughput), dataset optional for them
 
 
 @dataclass
@@ -76,15 +76,18 @@ class Provenance:
 class Result:
     schema_version: str  # SCHEMA_VERSION of the writer
     run_id: str  # stable id of the run: model, dataset, seeds
-    kind: str  # "model", or "reference" for the real-split and untrained rows
+    kind: str  # "model"; "reference" for the real-split and untrained rows; "bench" for a throughput run
     task: str  # task kind of the model ("unconditional", ...)
     model: ModelInfo
-    dataset: DatasetInfo
-    extractor: ExtractorInfo | None  # None where metrics read raw points
+    dataset: DatasetInfo | None  # None only for a throughput run outside a suite (kind "bench")
+    extractor: ExtractorInfo | None  # None where metrics read raw points, and for throughput runs
     samples: dict[str, Any]  # {"n": count, "seed": sampling seed, "source": generator|split|folder description}
     scores: dict[str, Score]  # metric name -> score
     timings: dict[str, float]  # seconds per stage: "sample", "features", "metrics", "train"
     provenance: Provenance
+    # kind "bench" only: the full throughput report (settings, ceiling, per-batch-size rows, hardware,
+    # drift); its headline numbers are also in ``scores``. See ganbench.bench.
+    bench: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,8 +114,10 @@ class Result:
 def _check_keys(typ: type, doc: Any, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ValueError(f"{where}: expected an object for {typ.__name__}")
-    names = {f.name for f in dataclasses.fields(typ)}
-    missing, unknown = names - set(doc), set(doc) - names
+    fields = dataclasses.fields(typ)
+    names = {f.name for f in fields}
+    optional = {f.name for f in fields if f.default is not dataclasses.MISSING}  # added in a minor version
+    missing, unknown = names - set(doc) - optional, set(doc) - names
     if missing or unknown:
         raise ValueError(f"{where}: {typ.__name__} has missing keys {sorted(missing)} and unknown keys {sorted(unknown)}")
     return dict(doc)

@@ -59,7 +59,8 @@ def result_filename(result: Result) -> str:
     """Named like timm's results files: what was run, and the precision, device and torch it ran on."""
     p = result.provenance
     torch_v = p.torch_version.split("+")[0]
-    return f"{result.run_id}__fp32-{p.device.split(':')[0]}-torch{torch_v}.json"
+    precision = result.bench["settings"]["precision"] if result.bench else "fp32"
+    return f"{result.run_id}__{precision}-{p.device.split(':')[0]}-torch{torch_v}.json"
 
 
 def write_result(result: Result, directory: str | Path) -> Path:

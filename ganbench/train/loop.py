@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import safe_open
@@ -148,17 +148,7 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
         real = data[torch.randint(len(data), (cfg.batch_size,), generator=g)]
         z = torch.randn(cfg.batch_size, G.nz, generator=g)
 
-        fake = G(z)
-        d_real, d_fake = D(real), D(fake.detach())
-        loss_d = d_loss_fn(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        loss_g = g_loss_fn(D(fake))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        loss_d, loss_g, d_real, d_fake = adversarial_step(G, D, opt_g, opt_d, real, z, d_loss_fn, g_loss_fn)
 
         if G_ema is not None:
             _update_ema(G_ema, G, cfg.ema_decay)
@@ -180,6 +170,26 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
                "weights_sha256": generator.weights_sha256, "ema": G_ema is not None}
     write_text_atomic(out_dir / "train.json", json.dumps(summary, indent=2) + "\n")
     return TrainOutcome(generator, weights_path, cfg.steps, start, seconds)
+
+
+def adversarial_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                     real: torch.Tensor, z: torch.Tensor, d_loss_fn: Callable, g_loss_fn: Callable
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One D update on (real, G(z)) then one G update through the updated D (Goodfellow et al. 2014, Alg. 1
+    with k = 1). Returns (loss_d, loss_g, D(real), D(G(z)) before D's update). The throughput bench times
+    exactly this function, so a training step there is a training step here."""
+    fake = G(z)
+    d_real, d_fake = D(real), D(fake.detach())
+    loss_d = d_loss_fn(d_real, d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    loss_g = g_loss_fn(D(fake))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d, loss_g, d_real, d_fake
 
 
 @torch.no_grad()

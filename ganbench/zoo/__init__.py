@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,13 +41,31 @@ class ModelEntry:
     lr_d: float  # Adam learning rate of D
     betas: tuple[float, float]  # Adam betas
     paper: str  # citation of the method
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # named configs: "tiny", "paper", ...
+    # (config, batch, torch.Generator) -> the generator's positional inputs; None: a latent z of (batch, nz)
+    generator_inputs: Callable[[Any, int, torch.Generator], tuple[torch.Tensor, ...]] | None = None
 
-    def make_config(self, **overrides: Any) -> Any:
+    def make_config(self, preset: str | None = None, **overrides: Any) -> Any:
+        """The config of ``preset`` (or the defaults) with ``overrides`` applied."""
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = set(overrides) - names
         if unknown:
             raise ValueError(f"{self.name} has no config field(s) {sorted(unknown)}; valid: {sorted(names)}")
-        return self.config_cls(**overrides)
+        if preset is not None and preset not in self.presets:
+            raise ValueError(f"{self.name} has no preset {preset!r}; valid: {sorted(self.presets) or 'none'}")
+        return self.config_cls(**{**(self.presets[preset] if preset else {}), **overrides})
+
+    def example_inputs(self, config: Any, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """Inputs of the generator network for one batch (a latent for unconditional models)."""
+        if self.generator_inputs is not None:
+            return self.generator_inputs(config, batch, generator)
+        return (torch.randn(batch, config.nz, generator=generator),)
+
+    def example_real(self, config: Any, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """A batch shaped like the discriminator's real input, values in [-1, 1] (for timing, not training)."""
+        if self.data_kind == "points":
+            return torch.randn(batch, config.dim, generator=generator)
+        return torch.rand(batch, config.channels, config.resolution, config.resolution, generator=generator) * 2 - 1
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
@@ -56,14 +74,20 @@ def register_model(entry: ModelEntry) -> ModelEntry:
 
 
 DCGAN_PAPER = "Radford, Metz & Chintala 2015, arXiv:1511.06434"
+# "tiny": what the quick suite trains on 2 CPU cores; "paper": the published architecture (DCGAN at 64x64 RGB).
+DCGAN_PRESETS = {"tiny": {"resolution": 32, "channels": 1, "ngf": 32, "ndf": 32},
+                 "paper": {"resolution": 64, "channels": 3, "ngf": 64, "ndf": 64}}
 register_model(ModelEntry("dcgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
-                          DCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), DCGAN_PAPER))
+                          DCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), DCGAN_PAPER,
+                          presets=DCGAN_PRESETS))
 register_model(ModelEntry("lsgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
                           DCGANDiscriminator, "least_squares", 2e-4, 2e-4, (0.5, 0.999),
-                          "Mao et al. 2017, arXiv:1611.04076 (DCGAN networks, least-squares objective)"))
+                          "Mao et al. 2017, arXiv:1611.04076 (DCGAN networks, least-squares objective)",
+                          presets=DCGAN_PRESETS))
 register_model(ModelEntry("mlpgan", "mlpgan", "unconditional", "points", MLPGANConfig, MLPGenerator,
                           MLPDiscriminator, "nonsaturating", 1e-4, 1e-4, (0.5, 0.999),
-                          "Goodfellow et al. 2014 MLP GAN on the 2D sets of Lin et al. 2018 (PacGAN)"))
+                          "Goodfellow et al. 2014 MLP GAN on the 2D sets of Lin et al. 2018 (PacGAN)",
+                          presets={"tiny": {}, "paper": {"hidden": 400, "depth": 3}}))
 
 
 def get_model(name: str) -> ModelEntry:
