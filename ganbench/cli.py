@@ -127,7 +127,7 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
 
 
 @main.command("eval")
-@click.argument("source", type=click.Path(exists=True))
+@click.argument("source")
 @click.option("--dataset", required=True, help="Reference dataset registry name.")
 @click.option("--split", "reference_split", default="train", show_default=True, help="Reference split.")
 @click.option("--heldout-split", default="test", show_default=True,
@@ -147,18 +147,22 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
                  as_json, dry_run) -> None:
     """Score a generator weights file or a folder of images against a dataset split.
 
-    SOURCE is a generator.safetensors written by `ganbench train`, or a directory of PNG/JPEG samples.
+    SOURCE is a generator.safetensors written by `ganbench train`, a directory of PNG/JPEG samples, a user's
+    generator FILE.py:NAME (a class built without arguments or a factory function, whose sample(n, seed)
+    returns uint8 N x C x H x W), or a model an installed package registers in the `ganbench.models`
+    entry-point group.
 
     \b
     Examples:
       ganbench eval runs/dcgan/generator.safetensors --dataset mnist --resolution 32
       ganbench eval my_samples/ --dataset mnist --resolution 32 -n 1000 --json
+      ganbench eval examples/my_gan/my_gan.py:LinearGenerator --dataset mnist --resolution 32
     """
     from ganbench.data import image_folder, load
     from ganbench.evaluate import EvalRequest, SampleSet, check_sample_count, evaluate, model_info_for
     from ganbench.features import get_extractor
     from ganbench.results.store import write_result
-    from ganbench.zoo import load_generator
+    from ganbench.zoo.user import resolve_generator
 
     _check_name(ctx, DATASETS, dataset)
     metric_names = [m.strip() for m in metrics.split(",")] if metrics else []
@@ -176,7 +180,7 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
             task, run_id = "unconditional", f"folder_{src.name}-{dataset}-s{seed}"
             resolution = resolution or int(folder.data.shape[-1])
         else:
-            gen = load_generator(src)
+            gen = resolve_generator(source)
             t0 = time.perf_counter()
             drawn = gen.sample(min(n_samples, 64) if dry_run else n_samples, seed=seed)
             samples = SampleSet(drawn, "generator", seed, time.perf_counter() - t0)
@@ -224,8 +228,10 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
 @click.option("--work", "work_dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoints and training logs (default: runs/SUITE).")
 @click.option("--fresh", is_flag=True, help="Retrain and rescore every job instead of reusing finished results.")
+@click.option("--bench", "add_bench", is_flag=True,
+              help="Add a throughput step for every model (the suite's [bench] settings, or the defaults).")
 @click.pass_context
-def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh) -> None:
+def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_bench) -> None:
     """Run a suite: train or load every entry, score it, render the leaderboard.
 
     SUITE is a built-in suite name (`ganbench ls suites`) or a path to a suite TOML file. Jobs whose result
@@ -236,6 +242,7 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh) -> N
       ganbench run quick --fresh
       ganbench run quick
       ganbench run my_suite.toml --results results/mine --leaderboard mine.md
+      ganbench run quick --bench          # plus a throughput step per model
     """
     from ganbench.report.leaderboard import render_markdown
     from ganbench.results.store import write_text_atomic
@@ -244,6 +251,12 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh) -> N
     if not (suite.endswith(".toml") and Path(suite).exists()):
         _check_name(ctx, SUITES, suite)
     s = load_suite(suite)
+    if add_bench and s.bench is None:
+        import dataclasses
+
+        from ganbench.runner.suite import BenchPlan
+
+        s = dataclasses.replace(s, bench=BenchPlan())
     t0 = time.perf_counter()
     results = run_suite(s, Path(results_dir) if results_dir else None, Path(work_dir) if work_dir else None,
                         on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True), fresh=fresh)
@@ -256,23 +269,30 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh) -> N
 @main.command("leaderboard")
 @click.argument("results", type=click.Path(exists=True))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .md (markdown) or .csv.")
+              help="Output file: .md (markdown), .csv or .json.")
 @click.option("--title", default="ganbench leaderboard", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default=None,
+              help="Output format (default: from the --out suffix, else md).")
+@click.option("--sort", "sort", default=None, help="Metric to sort and rank by (default: fid, else modes).")
 @click.pass_context
-def leaderboard_command(ctx, results, out_path, title) -> None:
+def leaderboard_command(ctx, results, out_path, title, fmt, sort) -> None:
     """Render a leaderboard from a results directory (or one results file).
+
+    Tables per dataset, extractor and task kind; rows ranked by --sort, ties (differences inside the 95%
+    interval of the difference) share a rank. The JSON form is what `ganbench check --against` reads.
 
     \b
     Examples:
       ganbench leaderboard leaderboards/quick --out leaderboards/quick.md
-      ganbench leaderboard leaderboards/quick --out quick.csv
+      ganbench leaderboard leaderboards/quick --out quick.csv --sort precision
+      ganbench leaderboard leaderboards/quick --out leaderboards/quick.json
     """
-    from ganbench.report.leaderboard import render_csv, render_markdown
+    from ganbench.report.leaderboard import render
     from ganbench.results.store import read_results, write_text_atomic
 
+    fmt = fmt or {".csv": "csv", ".json": "json"}.get(Path(out_path).suffix, "md")
     try:
-        found = read_results(results)
-        text = render_csv(found) if out_path.endswith(".csv") else render_markdown(found, title=title)
+        text = render(read_results(results), fmt, title=title, sort=sort)
     except (ValueError, FileNotFoundError) as e:
         ctx.fail(str(e))
     write_text_atomic(out_path, text)
@@ -352,6 +372,98 @@ def bench_command(ctx, target, is_extractor, device, batch_sizes, precision, use
         path = write_result(to_result(report, weights_sha256=sha), out_dir)
         click.echo(f"wrote {path}", err=True)
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else format_table(report))
+
+
+@main.command("report")
+@click.argument("results", type=click.Path(exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Site directory, e.g. reports/quick.")
+@click.option("--title", default=None, help="Page title (default: from the results directory).")
+@click.option("--sort", default=None, help="Metric to sort and rank by (default: fid, else modes).")
+@click.option("--speed", default=None,
+              help="Throughput score for the quality-against-throughput figure (default: images/s of a bench run).")
+@click.option("--checkpoints", "checkpoint_dirs", multiple=True, default=("runs",), show_default=True,
+              help="Directory searched for generator.safetensors to redraw samples from (repeatable).")
+@click.pass_context
+def report_command(ctx, results, out_dir, title, sort, speed, checkpoint_dirs) -> None:
+    """Render a static HTML report (index.html, PNG figures, the leaderboard as md/csv/json) from results.
+
+    Samples are redrawn from the generator checkpoints whose sha256 the results record; rows without
+    one say "samples unavailable". The site needs no network to view.
+
+    \b
+    Examples:
+      ganbench report leaderboards/quick --out reports/quick
+      ganbench report leaderboards/modes --out reports/modes --checkpoints runs/modes
+    """
+    from ganbench.report.html import build_site
+
+    try:
+        index = build_site(results, out_dir, title=title, sort=sort, speed=speed, checkpoint_dirs=list(checkpoint_dirs))
+    except (ValueError, FileNotFoundError) as e:
+        ctx.fail(str(e))
+    click.echo(str(index))
+
+
+@main.command("check")
+@click.argument("candidate")
+@click.option("--against", "baseline", required=True,
+              help="Baseline: a leaderboard JSON (ganbench leaderboard --format json), a result JSON or a results directory.")
+@click.option("--row", default=None, help="Baseline row (model name); default: its only model row, or the candidate's name.")
+@click.option("--dataset", default=None, help="Baseline dataset, when the baseline has several.")
+@click.option("--tolerances", type=click.Path(dir_okay=False), default=None,
+              help="TOML of per-metric tolerances; its tables replace the defaults' metric by metric.")
+@click.option("--metrics", default=None, help="Comma-separated scores to gate (default: every score both carry).")
+@click.option("-n", "--n", "n_samples", type=int, default=None, help="Samples when CANDIDATE is a model (default: the baseline's).")
+@click.option("--seed", type=int, default=12345, show_default=True, help="Sampling seed when CANDIDATE is a model.")
+@click.option("--heldout-split", default="test", show_default=True, help="Held-out split when CANDIDATE is a model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the candidate's result here when it was evaluated.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON instead of markdown.")
+@click.pass_context
+def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n_samples, seed, heldout_split, out_dir,
+                  as_json) -> None:
+    """Gate a candidate against a baseline: exit 0 pass, 1 regressed, 2 error (nothing compared).
+
+    CANDIDATE is a result JSON, or a model to evaluate on the baseline's data and extractor (a
+    generator.safetensors, FILE.py:NAME, or a model registered through the `ganbench.models` entry points).
+    Per metric, the candidate regressed when it is worse than the baseline by more than the noise band
+    (z times the combined spread, Bonferroni-corrected over the gated metrics) plus the metric's tolerance.
+    Baselines of another dataset, reference split, extractor or sample count are refused, never compared.
+
+    \b
+    Examples:
+      ganbench check results/mine.json --against leaderboards/quick.json --row dcgan
+      ganbench check runs/dcgan/generator.safetensors --against leaderboards/quick.json --row dcgan
+      ganbench check examples/my_gan/my_gan.py:LinearGenerator --against results/linear.json --tolerances tol.toml
+    """
+    import traceback
+
+    from ganbench.report import gate
+    from ganbench.results.store import write_result
+
+    try:
+        config = gate.load_config(tolerances)
+        gated = [m.strip() for m in metrics.split(",")] if metrics else None
+        entries = gate.load_baseline(baseline)
+        cand_path = Path(candidate)
+        if cand_path.is_file() and cand_path.suffix == ".json":
+            cand = gate.load_candidate(cand_path)
+            base = gate.select_baseline(entries, row, dataset or cand.dataset.name, cand.name)
+        else:
+            base = gate.select_baseline(entries, row, dataset)
+            result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated)
+            if out_dir:
+                click.echo(f"wrote {write_result(result, out_dir)}", err=True)
+            cand = gate.entry_from_result(result, "evaluated")
+        report = gate.compare(cand, base, config, gated)
+    except gate.GateError as e:
+        ctx.fail(str(e))
+    except Exception as e:  # a crash must not read as "regressed" (exit 1) in CI
+        traceback.print_exc()
+        click.echo(f"Error: {type(e).__name__}: {e}", err=True)
+        ctx.exit(2)
+    click.echo(json.dumps(gate.report_document(report), indent=2) if as_json else gate.render_summary(report))
+    ctx.exit(report.exit_code)
 
 
 @main.command("train-extractor")

@@ -56,3 +56,25 @@ def test_suite_with_unknown_model_names_the_valid_ones(tmp_path):
                                                                                     'model = "mlpgn"\ndataset'))
     with pytest.raises(ValueError, match="Did you mean 'mlpgan'"):
         load_suite(str(path))
+
+
+def test_bench_step_times_the_trained_generator_and_is_skipped_on_rerun(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text(SUITE.format(results=tmp_path / "results", board=tmp_path / "b.md").replace("seeds = [0, 1]", "seeds = [0]")
+                    + '\n[bench]\nbatch_sizes = [1, 32]\ndevice = "cpu"\nrepeats = 3\nwarmup = 1\n')
+    s = load_suite(str(path))
+    kinds = [j.kind for j in s.jobs()]
+    assert kinds == ["real", "untrained", "model", "bench"]
+    results = run_suite(s, work_dir=tmp_path / "work", progress=False)
+    trained, bench = results[2], results[3]
+    assert bench.kind == "bench" and bench.dataset.name == "ring8"
+    assert bench.model.weights_sha256 == trained.model.weights_sha256  # the trained weights were timed
+    assert [r["batch_size"] for r in bench.bench["rows"]] == [1, 32]
+    assert bench.scores["images_per_s"].value > 0
+    states = []
+    run_suite(s, work_dir=tmp_path / "work", progress=False, on_job=lambda j, st: states.append(st))
+    assert states == ["skipped (result exists)"] * 4
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace("repeats = 3", "repeat = 3"))
+    with pytest.raises(ValueError, match=r"\[bench\].*valid keys"):
+        load_suite(str(bad))

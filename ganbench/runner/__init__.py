@@ -41,7 +41,37 @@ def existing_result(results_dir: Path, job: Job) -> Result | None:
     return None
 
 
+def run_bench_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
+    """Throughput of a suite model: the trained generator when its run directory has one, else a fresh
+    network of the same config (throughput depends on the architecture, not on the weights)."""
+    from ganbench.bench import BenchSettings, bench_model, to_result
+    from ganbench.results.schema import DatasetInfo
+    from ganbench.zoo import load_generator
+
+    assert job.model is not None and suite.bench is not None
+    plan, b = job.model, suite.bench
+    ds = job.dataset
+    split = load(ds.name, ds.reference_split, ds.resolution)
+    trained = [j for j in suite.jobs() if j.kind == "model" and j.model == plan]
+    weights = work_dir / trained[0].id / "generator.safetensors" if trained else None
+    net, sha = None, None
+    if weights is not None and weights.exists():
+        gen = load_generator(weights)
+        net, sha = gen.net, gen.weights_sha256
+    config = dict(plan.config)
+    if ds.resolution is not None and "resolution" not in config and split.kind == "images":
+        config.update(resolution=ds.resolution, channels=int(split.data.shape[1]))
+    settings = BenchSettings(device=b.device, batch_sizes=b.batch_sizes, precision=b.precision, repeats=b.repeats,
+                             warmup=b.warmup)
+    report = bench_model(plan.model, settings, train=b.train, config=config, net=net, progress=progress)
+    resolution = int(split.data.shape[-1]) if split.kind == "images" else None
+    dataset = DatasetInfo(split.dataset, split.split, split.sha256, len(split), resolution, split.resize, split.source)
+    return to_result(report, run_id=job.id, dataset=dataset, model_name=plan.model, weights_sha256=sha)
+
+
 def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
+    if job.kind == "bench":
+        return run_bench_job(job, suite, work_dir, progress)
     ds = job.dataset
     reference = load(ds.name, ds.reference_split, ds.resolution)
     heldout = load(ds.name, ds.heldout_split, ds.resolution)

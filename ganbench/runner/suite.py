@@ -36,11 +36,23 @@ class ModelPlan:
 
 
 @dataclass(frozen=True)
+class BenchPlan:
+    """A throughput step after training: ``ganbench bench`` on each trained model of the suite."""
+
+    batch_sizes: tuple[int, ...] = (1, 64)
+    device: str = "auto"  # cpu, cuda or auto (CUDA when present)
+    precision: str = "fp32"
+    repeats: int = 10
+    warmup: int = 3
+    train: bool = False  # also time one training step
+
+
+@dataclass(frozen=True)
 class Job:
     """One unit of work: train (if a model) and evaluate, producing one result."""
 
     id: str  # stable: derived from every input that changes the result
-    kind: str  # "model", "real" or "untrained"
+    kind: str  # "model", "real", "untrained" or "bench"
     dataset: DatasetPlan
     model: ModelPlan | None  # None for the real-data row
     seed: int  # training seed (untrained: initialisation seed)
@@ -56,6 +68,7 @@ class Suite:
     sample_seed: int  # seed of the evaluation latents
     datasets: dict[str, DatasetPlan]
     models: list[ModelPlan]
+    bench: BenchPlan | None = None  # the [bench] table, or ``ganbench run --bench``
 
     def jobs(self) -> list[Job]:
         jobs = []
@@ -70,6 +83,11 @@ class Suite:
             for seed in m.seeds:
                 key = {"ds": ds, "m": m, "seed": seed, "sample_seed": self.sample_seed}
                 jobs.append(Job(_job_id(f"{m.model}_s{seed}", ds.name, key), "model", ds, m, seed))
+        if self.bench is not None:
+            for m in self.models:  # one per architecture config: throughput does not depend on the seed
+                ds = self.datasets[m.dataset]
+                key = {"ds": ds.name, "model": m.model, "config": m.config, "bench": self.bench}
+                jobs.append(Job(_job_id(f"bench_{m.model}", ds.name, key), "bench", ds, m, m.seeds[0]))
         return jobs
 
 
@@ -109,9 +127,17 @@ def load_suite(name_or_path: str) -> Suite:
         m = dict(m)
         m["seeds"] = tuple(m.get("seeds", (0,)))
         models.append(ModelPlan(**m))
+    bench = None
+    if "bench" in doc:
+        b = dict(doc["bench"])
+        b["batch_sizes"] = tuple(b.get("batch_sizes", BenchPlan.batch_sizes))
+        try:
+            bench = BenchPlan(**b)
+        except TypeError as e:
+            raise _suite_error(path, f"[bench]: {e}; valid keys: batch_sizes, device, precision, repeats, warmup, train")
     return Suite(doc["name"], doc.get("description", ""), Path(path), doc.get("results", f"results/{doc['name']}"),
                  doc.get("leaderboard", f"leaderboards/{doc['name']}.md"), int(doc.get("sample_seed", 0)),
-                 datasets, models)
+                 datasets, models, bench)
 
 
 for _p in sorted(BUILTIN_DIR.glob("*.toml")):
