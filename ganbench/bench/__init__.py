@@ -278,7 +278,13 @@ def bench_extractor(name: str, settings: BenchSettings = BenchSettings(), image_
     dtype = PRECISIONS[settings.precision]
     net = spec.create()
     params = {"extractor": sum(p.numel() for p in net.parameters())}
-    net = _prepare(net.eval(), settings, device, cast=True)
+    reference = None
+    if settings.variant != "fp32":
+        import copy
+
+        reference = copy.deepcopy(net).eval().to(device)
+    # extractors convert uint8 to float themselves, so reduced precision runs under autocast, not a cast
+    net = _prepare(net.eval(), settings, device, cast=False)
     runner = torch.compile(net) if settings.compile else net
     ceiling = matmul_ceiling(device, dtype)
     rows, compile_seconds, mem_method, clock = [], None, "", ""
@@ -290,7 +296,8 @@ def bench_extractor(name: str, settings: BenchSettings = BenchSettings(), image_
 
         @torch.inference_mode()
         def call(i: int, pool=pool) -> object:
-            return runner(pool[i % len(pool)])
+            with _autocast(settings, device):
+                return runner(pool[i % len(pool)])
 
         if settings.compile and compile_seconds is None:
             t0 = time.perf_counter()
@@ -299,9 +306,21 @@ def bench_extractor(name: str, settings: BenchSettings = BenchSettings(), image_
         eager = torch.inference_mode()(lambda pool=pool: net(pool[0]))
         row, mem_method, clock = _measure(call, eager, batch, settings, device, ceiling)
         rows.append(row)
+    drift = None
+    if reference is not None:
+        with torch.inference_mode():
+            images = torch.randint(0, 256, (8, channels, image_size, image_size), dtype=torch.uint8,
+                                   generator=torch.Generator().manual_seed(settings.seed + 7)).to(device)
+            drift = _relative_l2(call_features(runner, images, settings, device), reference(images)[0].float())
     config = {"image_size": image_size, "channels": channels, "input_resize": spec.input_resize}
-    return BenchReport(name, "extract", config, params, settings, ceiling, rows, None, compile_seconds,
+    return BenchReport(name, "extract", config, params, settings, ceiling, rows, drift, compile_seconds,
                        hardware(device), mem_method, clock)
+
+
+def call_features(net: nn.Module, images: torch.Tensor, settings: BenchSettings, device: torch.device) -> torch.Tensor:
+    """The first (feature) output of an extractor under the settings' precision."""
+    with _autocast(settings, device):
+        return net(images)[0].float()
 
 
 def format_table(report: BenchReport) -> str:

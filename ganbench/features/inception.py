@@ -204,7 +204,9 @@ class InceptionV3FID(FeatureExtractorInceptionV3):
                              f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)  # grayscale: the same plane in R, G and B
-        chunk = self.fast_batch_size
+        # Small chunks keep a CPU's caches warm (15.4 img/s at 8 against 7.7 at 64 here); a GPU wants the whole
+        # batch (on an H200, chunks of 8 held Inception to 1.3k img/s).
+        chunk = self.fast_batch_size if x.device.type == "cpu" else None
         if chunk is None or len(x) <= chunk:
             return self._run(x)
         parts = [self._run(c) for c in x.split(chunk)]
