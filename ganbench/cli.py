@@ -5,6 +5,7 @@ Results go to stdout (tables, or JSON with --json); progress bars and logs go to
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import sys
@@ -75,6 +76,7 @@ def ls_command(kind: str | None, pattern: str) -> None:
     """
     for k in [kind] if kind else list(KINDS):
         reg = KINDS[k]
+        weight_sets = _weight_sets() if k == "models" else {}
         click.echo(f"{k}:")
         for name in reg.list(pattern):
             meta = reg.meta(name)
@@ -82,6 +84,25 @@ def ls_command(kind: str | None, pattern: str) -> None:
                                if key in meta)
             desc = meta.get("description", "")
             click.echo(f"  {name:<20} {detail}{'  ' + desc if desc else ''}".rstrip())
+            if k == "models":
+                _echo_weight_sets(name, weight_sets.pop(name, []))
+        for arch in sorted(a for a in weight_sets if fnmatch.fnmatchcase(a, pattern)):
+            click.echo(f"  {arch:<20} (architecture not registered)")
+            _echo_weight_sets(arch, weight_sets[arch])
+
+
+def _weight_sets() -> dict:
+    from ganbench.zoo.fetch import weight_sets_by_arch  # importing it registers the card-only architectures
+
+    return weight_sets_by_arch()
+
+
+def _echo_weight_sets(arch: str, sets: list) -> None:
+    """Each named weight set arch.tag under its arch with where its weights are, or train-only."""
+    if not sets:
+        click.echo(f"    {arch + '.*':<18} weights train-only: no model card (ganbench train {arch})")
+    for s in sets:
+        click.echo(f"    {s.name:<18} weights {s.state}: {s.detail}")
 
 
 @main.command("train")
@@ -126,6 +147,19 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
                            "seconds": round(outcome.seconds, 2)}))
 
 
+def _init_torchrun() -> int:
+    """Join the process group torchrun describes in the environment (once); returns this process's rank."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")  # extraction and merging run on the CPU (see features.distributed)
+    return dist.get_rank()
+
+
 @main.command("eval")
 @click.argument("source")
 @click.option("--dataset", required=True, help="Reference dataset registry name.")
@@ -140,11 +174,14 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Results directory the JSON is written to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document instead of a table.")
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="Shard the generated set's feature extraction over this many local processes (torch.distributed, "
+                   "gloo); under torchrun the launched ranks are used instead.")
 @click.option("--dry-run", is_flag=True,
               help="Measure sampling and feature rates on a small batch and print the estimated time; score nothing.")
 @click.pass_context
 def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, seed, out_dir,
-                 as_json, dry_run) -> None:
+                 as_json, nproc, dry_run) -> None:
     """Score a generator weights file or a folder of images against a dataset split.
 
     SOURCE is a generator.safetensors written by `ganbench train`, a directory of PNG/JPEG samples, a user's
@@ -201,11 +238,16 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
             click.echo(f"dry run: {n_samples} samples against {dataset}/{reference_split} with {ext_name}")
             click.echo(est.format())
             return
+        if nproc < 1:
+            raise ValueError(f"--nproc must be >= 1, got {nproc}")
+        rank = _init_torchrun()
         request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed,
-                              heldout=heldout)
+                              heldout=heldout, nproc=nproc)
         result = evaluate(request, samples)
     except (ValueError, FileNotFoundError) as e:
         ctx.fail(str(e))
+    if rank != 0:
+        return  # under torchrun every rank computed the same result; rank 0 writes and prints it
     path = write_result(result, out_dir)
     click.echo(f"wrote {path}", err=True)
     if as_json:
@@ -230,8 +272,12 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
 @click.option("--fresh", is_flag=True, help="Retrain and rescore every job instead of reusing finished results.")
 @click.option("--bench", "add_bench", is_flag=True,
               help="Add a throughput step for every model (the suite's [bench] settings, or the defaults).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run the stage tasks in this process, or as Ray tasks (pip install 'ganbench[ray]').")
+@click.option("--address", default=None, help="Ray cluster address for --executor ray ('auto', 'ray://host:10001'); "
+                                              "default: start a local instance.")
 @click.pass_context
-def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_bench) -> None:
+def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_bench, executor, address) -> None:
     """Run a suite: train or load every entry, score it, render the leaderboard.
 
     SUITE is a built-in suite name (`ganbench ls suites`) or a path to a suite TOML file. Jobs whose result
@@ -243,6 +289,7 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
       ganbench run quick
       ganbench run my_suite.toml --results results/mine --leaderboard mine.md
       ganbench run quick --bench          # plus a throughput step per model
+      ganbench run quick --executor ray --address auto   # on an existing Ray cluster
     """
     from ganbench.report.leaderboard import render_markdown
     from ganbench.results.store import write_text_atomic
@@ -258,8 +305,12 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
 
         s = dataclasses.replace(s, bench=BenchPlan())
     t0 = time.perf_counter()
-    results = run_suite(s, Path(results_dir) if results_dir else None, Path(work_dir) if work_dir else None,
-                        on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True), fresh=fresh)
+    try:
+        results = run_suite(s, Path(results_dir) if results_dir else None, Path(work_dir) if work_dir else None,
+                            on_job=lambda job, state: click.echo(f"[{s.name}] {job.id}: {state}", err=True),
+                            fresh=fresh, executor=executor, address=address)
+    except RuntimeError as e:
+        ctx.fail(str(e))
     out = Path(leaderboard_path or s.leaderboard)
     write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {s.name} suite"))
     click.echo(f"[{s.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}", err=True)
@@ -443,7 +494,7 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
 
     try:
         config = gate.load_config(tolerances)
-        gated = [m.strip() for m in metrics.split(",")] if metrics else None
+        gated = gate.expand_scores([m.strip() for m in metrics.split(",")]) if metrics else None
         entries = gate.load_baseline(baseline)
         cand_path = Path(candidate)
         if cand_path.is_file() and cand_path.suffix == ".json":
@@ -464,6 +515,76 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
         ctx.exit(2)
     click.echo(json.dumps(gate.report_document(report), indent=2) if as_json else gate.render_summary(report))
     ctx.exit(report.exit_code)
+
+
+def _card_or_fail(ctx: click.Context, name: str):
+    from ganbench.zoo.cards import CardError, load_card
+
+    try:
+        return load_card(name)
+    except CardError as e:
+        ctx.fail(str(e))
+
+
+@main.command("fetch")
+@click.argument("name", metavar="ARCH.TAG")
+@click.option("--offline", is_flag=True, help="Use local files, installed packages and the Hub cache only.")
+@click.pass_context
+def fetch_command(ctx, name, offline) -> None:
+    """Fetch a named weight set: first available source, sha256 checked, converted to safetensors in the cache.
+
+    \b
+    Examples:
+      ganbench fetch dcgan.faces64
+      ganbench fetch cdcgan.eyes128 --offline
+    """
+    import pickle
+
+    from ganbench.zoo.fetch import fetch
+
+    card = _card_or_fail(ctx, name)
+    try:
+        got = fetch(card, download=not offline)
+    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps({"name": card.name, "path": str(got.path), "sha256": got.sha256,
+                           "source_sha256": card.sha256, "source": got.source, "license": card.license}))
+
+
+@main.command("verify")
+@click.argument("name", metavar="ARCH.TAG")
+@click.option("--offline", is_flag=True, help="Fetch from local files, installed packages and the Hub cache only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks and the result document as JSON.")
+@click.pass_context
+def verify_command(ctx, name, offline, as_json) -> None:
+    """Fetch a weight set, score it with its card's protocol, and compare with the card's expected scores.
+
+    Exits 1 when a score is outside its tolerance.
+
+    \b
+    Examples:
+      ganbench verify dcgan.faces64
+      ganbench verify cdcgan.eyes128 --json
+    """
+    import pickle
+
+    from ganbench.verify import verify
+
+    card = _card_or_fail(ctx, name)
+    try:
+        report = verify(card, download=not offline)
+    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"name": card.name, "ok": report.ok,
+                               "checks": [{"score": c.score, "expected": c.expected, "tol": c.tol, "actual": c.actual,
+                                           "ok": c.ok} for c in report.checks],
+                               "result": report.result.to_dict()}, indent=2))
+    else:
+        for c in report.checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.describe()}")
+        click.echo(f"{card.name}: {'reproduced' if report.ok else 'NOT reproduced'}")
+    ctx.exit(0 if report.ok else 1)
 
 
 @main.command("train-extractor")

@@ -42,6 +42,7 @@ class EvalRequest:
     seed: int = 0  # seeds bootstrap and subset sampling
     extra_timings: dict[str, float] = field(default_factory=dict)  # e.g. training time
     heldout: Split | None = None  # held-out real split, for memorisation and the birthday test
+    nproc: int = 1  # processes the generated set's feature extraction is sharded over (torch.distributed)
 
 
 def check_sample_count(n_available: int, n_requested: int, what: str) -> None:
@@ -58,7 +59,17 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
     timings["sample"] = samples.seconds
 
     t0 = time.perf_counter()
-    gen_feats = extract(spec, samples.samples, progress=progress)
+    gen_stats = None
+    if request.nproc > 1 or _in_process_group():
+        from ganbench.features.distributed import extract_in_group, extract_sharded
+
+        if _in_process_group():
+            gen_feats, sums = extract_in_group(spec, samples.samples)
+        else:
+            gen_feats, sums = extract_sharded(spec, samples.samples, request.nproc)
+        gen_stats = GaussianStats.from_sums(int(sums["n"].item()), sums["sum"], sums["sum_outer"])
+    else:
+        gen_feats = extract(spec, samples.samples, progress=progress)
     ref_feats = reference_features(spec, ref, progress=progress)
     held_feats = reference_features(spec, request.heldout, progress=progress) if request.heldout is not None else None
     timings["features"] = time.perf_counter() - t0
@@ -66,7 +77,7 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
     t0 = time.perf_counter()
     inputs = MetricInputs(gen_feats, ref_feats, spec.feature_layer, spec.logits_layer, ref.dataset, request.seed,
                           heldout=held_feats, images=samples.samples if ref.kind == "images" else None,
-                          ref_stats=reference_stats(spec, ref, ref_feats[spec.feature_layer]))
+                          ref_stats=reference_stats(spec, ref, ref_feats[spec.feature_layer]), gen_stats=gen_stats)
     scores = compute(request.metrics, inputs)
     timings["metrics"] = time.perf_counter() - t0
 
@@ -85,6 +96,13 @@ def evaluate(request: EvalRequest, samples: SampleSet, progress: bool = True) ->
         timings={k: round(v, 3) for k, v in timings.items()},
         provenance=current_provenance("cpu"),
     )
+
+
+def _in_process_group() -> bool:
+    """True under torchrun (or any caller that initialised torch.distributed with several ranks)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def reference_stats(spec: ExtractorSpec, split: Split, features: torch.Tensor) -> GaussianStats:

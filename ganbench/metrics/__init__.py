@@ -33,6 +33,7 @@ class MetricInputs:
     heldout: dict[str, torch.Tensor] | None = None  # held-out real features (memorisation, birthday)
     images: torch.Tensor | None = None  # the generated uint8 images themselves (pixel-space diversity)
     ref_stats: GaussianStats | None = None  # cached reference Gaussian with its covariance factor
+    gen_stats: GaussianStats | None = None  # generated Gaussian merged from sharded sums (else from ``gen``)
     _cache: dict = field(default_factory=dict)
 
     def reference_stats(self) -> GaussianStats:
@@ -73,7 +74,7 @@ def _feat(x: MetricInputs, which: str = "gen") -> torch.Tensor:
 
 SPECS = (
     MetricSpec("fid", {"fid": False}, frozenset({"features"}),
-               lambda x: {"fid": fidelity.fid(_feat(x), x.reference_stats(), seed=x.seed)},
+               lambda x: {"fid": fidelity.fid(_feat(x), x.reference_stats(), seed=x.seed, gen_stats=x.gen_stats)},
                "Fréchet distance of Gaussian fits; bootstrap interval"),
     MetricSpec("fid_inf", {"fid_inf": False}, frozenset({"features"}),
                lambda x: {"fid_inf": fid_infinity(_feat(x), x.reference_stats(), seed=x.seed)},

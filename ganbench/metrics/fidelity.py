@@ -26,14 +26,16 @@ BOOTSTRAP = 100  # bootstrap replicates for FID's interval
 Z95 = 1.959963984540054
 
 
-def fid(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, bootstrap: int = BOOTSTRAP) -> Score:
+def fid(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, bootstrap: int = BOOTSTRAP,
+        gen_stats: GaussianStats | None = None) -> Score:
     """Fréchet distance (Heusel et al. 2017) with a bootstrap interval over the generated samples.
 
     ``ref`` carries a factor of the reference covariance, so each replicate costs one symmetric
     eigendecomposition (see ``ganbench.metrics.frechet``).
     """
     ref = ref.with_root()
-    value = frechet_distance(GaussianStats.from_features(gen), ref)
+    # gen_stats: the statistics merged exactly from sharded extraction (ganbench.features.distributed)
+    value = frechet_distance(gen_stats if gen_stats is not None else GaussianStats.from_features(gen), ref)
     rng = np.random.default_rng(seed)
     reps = np.array([frechet_distance(GaussianStats.from_features(gen[rng.integers(0, len(gen), len(gen))]), ref)
                      for _ in range(bootstrap)])

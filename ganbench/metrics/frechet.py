@@ -51,6 +51,18 @@ class GaussianStats:
         stats = cls(mu, sigma, x.shape[0])
         return stats.with_root() if with_root else stats
 
+    @classmethod
+    def from_sums(cls, n: int, sum_x: torch.Tensor | np.ndarray, sum_outer: torch.Tensor | np.ndarray) -> "GaussianStats":
+        """Statistics from the float64 sums of x and of x x^T over n samples (merged across processes)."""
+        s1 = sum_x.double().numpy() if torch.is_tensor(sum_x) else np.asarray(sum_x, dtype=np.float64)
+        s2 = sum_outer.double().numpy() if torch.is_tensor(sum_outer) else np.asarray(sum_outer, dtype=np.float64)
+        if n < 2 or s2.shape != (s1.shape[0], s1.shape[0]):
+            raise ValueError(f"Gaussian statistics need n >= 2 and sums of shapes (D,), (D, D); got n={n}, "
+                             f"{s1.shape}, {s2.shape}")
+        mu = s1 / n
+        sigma = (s2 - n * np.outer(mu, mu)) / (n - 1)
+        return cls(mu, (sigma + sigma.T) / 2, int(n))
+
     def with_root(self) -> "GaussianStats":
         """These statistics with the covariance factor computed (a no-op when it is already there)."""
         if self.root is not None:

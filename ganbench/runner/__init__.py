@@ -1,39 +1,98 @@
-"""Running a suite: every job trains (or loads) its generator, is scored, and writes one result.
+"""Running a suite: jobs expand into stage tasks (train, sample, evaluate, bench) that an executor runs.
 
-A job whose result already exists and parses is skipped; a job whose training was interrupted resumes
-from its last checkpoint. Results land in the suite's results directory; the leaderboard is rendered
-from that directory.
+Every result job of a suite (a trained model, the real-data row, the untrained row, a throughput run)
+becomes up to three tasks with deterministic ids derived from the job's inputs:
+
+- ``train`` (trained models): ``runs/<suite>/<job>/generator.safetensors`` and ``train.json``; resumes from the
+  run's last checkpoint after an interruption;
+- ``sample``: ``runs/<suite>/<job>/samples.safetensors``, the uint8 samples with their seed and source;
+- ``evaluate``: the result document in the results directory; ``bench``: a throughput result.
+
+Before a task runs, its artifact is checked, not just looked for: a result must parse and name its job, a
+trained generator must hash to the sha256 its ``train.json`` records for the same inputs, a samples file
+must record the same count, seed and generator hash. Every artifact is written atomically (temporary file,
+fsync, rename), so a process killed at any point (SIGKILL included) leaves either nothing or a complete
+file; temporary files it left are swept at the next start. Results are written only by the driver, so
+executors on other machines return them instead of touching the store.
+
+Executors: ``local`` (in this process, in dependency order) and ``ray`` (``ganbench.runner.ray_executor``:
+one Ray task per stage with its CPU/GPU needs, dependencies passed as object refs).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import torch
 
 from ganbench.data import load
 from ganbench.evaluate import EvalRequest, SampleSet, check_sample_count, evaluate, model_info_for
 from ganbench.features import get_extractor
 from ganbench.results.schema import Result
-from ganbench.results.store import read_result, write_result
-from ganbench.runner.suite import Job, Suite, load_suite
+from ganbench.results.store import atomic_path, file_sha256, read_result, write_result
+from ganbench.runner.suite import BenchPlan, Job, Suite, load_suite
 from ganbench.train import TrainConfig, train
 from ganbench.zoo import get_model, untrained_generator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "Suite", "load_suite", "run_suite", "run_job", "existing_result"]
+__all__ = ["Job", "Suite", "Task", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_job", "existing_result",
+           "EXECUTORS"]
+
+SAMPLES_FORMAT = "ganbench.samples/1"
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One stage of one job."""
+
+    id: str  # "<job id>:<stage>"
+    stage: str  # "train", "sample", "evaluate" or "bench"
+    job: Job
+    deps: tuple[str, ...]  # ids of the tasks whose artifacts this one reads
+
+
+def plan_tasks(suite: Suite) -> list[Task]:
+    """The suite's tasks in an order that respects their dependencies."""
+    tasks: list[Task] = []
+    train_of: dict[Any, str] = {}
+    for job in suite.jobs():
+        if job.kind == "model":
+            t = Task(f"{job.id}:train", "train", job, ())
+            tasks.append(t)
+            train_of[_plan_key(job)] = t.id
+    for job in suite.jobs():
+        if job.kind == "bench":
+            dep = train_of.get(_plan_key(job))
+            tasks.append(Task(f"{job.id}:bench", "bench", job, (dep,) if dep else ()))
+            continue
+        dep = (f"{job.id}:train",) if job.kind == "model" else ()
+        tasks.append(Task(f"{job.id}:sample", "sample", job, dep))
+        tasks.append(Task(f"{job.id}:evaluate", "evaluate", job, (f"{job.id}:sample",) + dep))
+    return tasks
+
+
+def _plan_key(job: Job) -> str:
+    return json.dumps([dataclasses.asdict(job.model), job.seed], sort_keys=True)
+
+
+# -- artifacts ------------------------------------------------------------------------------------------
 
 
 def existing_result(results_dir: Path, job: Job) -> Result | None:
     """The job's result if one exists and is valid; an unreadable file is treated as missing."""
-    for path in sorted(results_dir.glob(f"{job.id}__*.json")):
+    for path in sorted(Path(results_dir).glob(f"{job.id}__*.json")):
         try:
             result = read_result(path)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
             log.warning("ignoring unreadable result %s: %s", path, e)
             continue
         if result.run_id == job.id:
@@ -41,66 +100,141 @@ def existing_result(results_dir: Path, job: Job) -> Result | None:
     return None
 
 
-def run_bench_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
-    """Throughput of a suite model: the trained generator when its run directory has one, else a fresh
-    network of the same config (throughput depends on the architecture, not on the weights)."""
-    from ganbench.bench import BenchSettings, bench_model, to_result
-    from ganbench.results.schema import DatasetInfo
-    from ganbench.zoo import load_generator
+def sweep_temporaries(*dirs: Path) -> int:
+    """Remove temporary files (``.<name>.<random>.tmp``) that a killed writer left; returns how many."""
+    removed = 0
+    for d in dirs:
+        if Path(d).is_dir():
+            for tmp in Path(d).rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
-    assert job.model is not None and suite.bench is not None
-    plan, b = job.model, suite.bench
+
+def _train_config(job: Job) -> TrainConfig:
+    return TrainConfig(seed=job.seed, **job.model.train)
+
+
+def _train_split(job: Job):
     ds = job.dataset
-    split = load(ds.name, ds.reference_split, ds.resolution)
-    trained = [j for j in suite.jobs() if j.kind == "model" and j.model == plan]
-    weights = work_dir / trained[0].id / "generator.safetensors" if trained else None
-    net, sha = None, None
-    if weights is not None and weights.exists():
-        gen = load_generator(weights)
-        net, sha = gen.net, gen.weights_sha256
-    config = dict(plan.config)
-    if ds.resolution is not None and "resolution" not in config and split.kind == "images":
-        config.update(resolution=ds.resolution, channels=int(split.data.shape[1]))
-    settings = BenchSettings(device=b.device, batch_sizes=b.batch_sizes, precision=b.precision, repeats=b.repeats,
-                             warmup=b.warmup)
-    report = bench_model(plan.model, settings, train=b.train, config=config, net=net, progress=progress)
-    resolution = int(split.data.shape[-1]) if split.kind == "images" else None
-    dataset = DatasetInfo(split.dataset, split.split, split.sha256, len(split), resolution, split.resize, split.source)
-    return to_result(report, run_id=job.id, dataset=dataset, model_name=plan.model, weights_sha256=sha)
+    return load(ds.name, ds.reference_split, ds.resolution)
 
 
-def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
-    if job.kind == "bench":
-        return run_bench_job(job, suite, work_dir, progress)
+def trained_generator(job: Job, work_dir: Path):
+    """The job's trained generator if its train stage finished with these inputs (checked), else None."""
+    from ganbench.train.loop import finished_run
+
+    return finished_run(get_model(job.model.model), _train_split(job), work_dir / job.id, _train_config(job),
+                        job.model.config)
+
+
+def _samples_path(job: Job, work_dir: Path) -> Path:
+    return work_dir / job.id / "samples.safetensors"
+
+
+def _expected_samples_meta(job: Job, suite: Suite, weights_sha256: str | None) -> dict[str, Any]:
+    return {"format": SAMPLES_FORMAT, "job": job.id, "n": job.dataset.n_samples, "seed": suite.sample_seed,
+            "weights_sha256": weights_sha256}
+
+
+def existing_samples(job: Job, suite: Suite, work_dir: Path, weights_sha256: str | None) -> SampleSet | None:
+    """The job's samples if the file exists and records the same job, count, seed and generator."""
+    from safetensors import safe_open
+
+    path = _samples_path(job, work_dir)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("ganbench", "{}"))
+            samples = f.get_tensor("samples")
+    except Exception as e:  # noqa: BLE001  (a damaged file is redone, whatever the damage)
+        log.warning("ignoring unreadable samples %s: %s", path, e)
+        return None
+    expected = _expected_samples_meta(job, suite, weights_sha256)
+    if any(meta.get(k) != v for k, v in expected.items()) or len(samples) != expected["n"]:
+        return None
+    return SampleSet(samples, meta["source"], meta["seed_used"], meta["seconds"])
+
+
+# -- stages ---------------------------------------------------------------------------------------------
+
+
+def train_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> dict[str, Any]:
+    """Train (or resume) the job's model; returns the training info its result records."""
+    entry = get_model(job.model.model)
+    cfg = _train_config(job)
+    split = _train_split(job)
+    if fresh and (work_dir / job.id).exists():
+        shutil.rmtree(work_dir / job.id)
+    outcome = train(entry, split, work_dir / job.id, cfg, job.model.config, resume=True, progress=progress)
+    return {"weights_sha256": outcome.generator.weights_sha256, "seconds": outcome.seconds,
+            "resumed_from": outcome.resumed_from}
+
+
+def _train_info(job: Job, resumed_from: int | None) -> dict[str, Any]:
+    entry = get_model(job.model.model)
+    cfg = _train_config(job)
+    split = _train_split(job)
+    return {**dataclasses.asdict(cfg), "objective": entry.objective, "dataset": f"{split.dataset}/{split.split}",
+            "data_sha256": split.sha256, "resumed_from": resumed_from}
+
+
+def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
+    """Draw the job's samples and write them (atomically) beside its run."""
+    from safetensors.torch import save_file
+
+    ds = job.dataset
+    sha = None
+    if job.kind == "real":
+        heldout = load(ds.name, ds.heldout_split, ds.resolution)
+        check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
+        samples = SampleSet(heldout.data[:ds.n_samples], f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}",
+                            None)
+    else:
+        if job.kind == "untrained":
+            generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
+        else:
+            generator = trained_generator(job, work_dir)
+            if generator is None:
+                raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
+            sha = generator.weights_sha256
+        t0 = time.perf_counter()
+        drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
+        samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
+    meta = {**_expected_samples_meta(job, suite, sha), "source": samples.source, "seed_used": samples.seed,
+            "seconds": samples.seconds}
+    with atomic_path(_samples_path(job, work_dir)) as tmp:
+        save_file({"samples": samples.samples.contiguous()}, str(tmp), metadata={"ganbench": json.dumps(meta)})
+    return samples
+
+
+def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True,
+                   train_seconds: float | None = None, resumed_from: int | None = None) -> Result:
+    """Score the job's samples; the result is returned, not written (the driver writes it)."""
     ds = job.dataset
     reference = load(ds.name, ds.reference_split, ds.resolution)
     heldout = load(ds.name, ds.heldout_split, ds.resolution)
     extractor = get_extractor(ds.extractor)
     timings: dict[str, float] = {}
     if job.kind == "real":
-        check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
-        samples = SampleSet(heldout.data[:ds.n_samples], f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}", None)
+        samples = existing_samples(job, suite, work_dir, None) or sample_stage(job, suite, work_dir)
         model = model_info_for(f"real data ({ds.heldout_split} split)", None, {}, None)
         task = "reference"
     else:
-        assert job.model is not None
         entry = get_model(job.model.model)
         if job.kind == "untrained":
             generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
-            train_info = None
+            train_info, sha = None, None
         else:
-            cfg = TrainConfig(seed=job.seed, **job.model.train)
-            split = load(ds.name, ds.reference_split, ds.resolution)
-            if fresh and (work_dir / job.id).exists():
-                shutil.rmtree(work_dir / job.id)
-            outcome = train(entry, split, work_dir / job.id, cfg, job.model.config, resume=True, progress=progress)
-            generator, timings["train"] = outcome.generator, outcome.seconds
-            train_info = {**dataclasses.asdict(cfg), "objective": entry.objective,
-                          "dataset": f"{split.dataset}/{split.split}", "data_sha256": split.sha256,
-                          "resumed_from": outcome.resumed_from}
-        t0 = time.perf_counter()
-        drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
-        samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
+            generator = trained_generator(job, work_dir)
+            if generator is None:
+                raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
+            sha = generator.weights_sha256
+            train_info = _train_info(job, resumed_from)
+            if train_seconds is not None:
+                timings["train"] = train_seconds
+        samples = existing_samples(job, suite, work_dir, sha) or sample_stage(job, suite, work_dir)
         model = model_info_for(generator.name if job.kind == "untrained" else entry.name, entry.name,
                                generator.config, generator.weights_sha256, train_info)
         task = "reference" if job.kind == "untrained" else entry.task
@@ -109,27 +243,127 @@ def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh
     return evaluate(request, samples, progress=progress)
 
 
+def bench_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
+    """Throughput of a suite model: the trained generator when its run has finished, else a fresh network of
+    the same config (throughput depends on the architecture, not on the weights)."""
+    from ganbench.bench import BenchSettings, bench_model, to_result
+    from ganbench.results.schema import DatasetInfo
+
+    assert job.model is not None and suite.bench is not None
+    plan, b = job.model, suite.bench
+    split = _train_split(job)
+    trained = [j for j in suite.jobs() if j.kind == "model" and j.model == plan and j.seed == job.seed]
+    gen = trained_generator(trained[0], work_dir) if trained else None
+    net, sha = (gen.net, gen.weights_sha256) if gen is not None else (None, None)
+    config = dict(plan.config)
+    if job.dataset.resolution is not None and "resolution" not in config and split.kind == "images":
+        config.update(resolution=job.dataset.resolution, channels=int(split.data.shape[1]))
+    settings = BenchSettings(device=b.device, batch_sizes=b.batch_sizes, precision=b.precision, repeats=b.repeats,
+                             warmup=b.warmup)
+    report = bench_model(plan.model, settings, train=b.train, config=config, net=net, progress=progress)
+    resolution = int(split.data.shape[-1]) if split.kind == "images" else None
+    dataset = DatasetInfo(split.dataset, split.split, split.sha256, len(split), resolution, split.resize, split.source)
+    return to_result(report, run_id=job.id, dataset=dataset, model_name=plan.model, weights_sha256=sha)
+
+
+def run_task(task: Task, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False,
+             inputs: dict[str, Any] | None = None, threads: int | None = None) -> Any:
+    """Run one stage; returns what later stages or the driver need (training info, or a Result).
+
+    ``threads`` pins torch's intra-op threads, so a task on a Ray worker (which Ray starts with one thread
+    per CPU it reserved) computes exactly what the same task computes in the driver.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    inputs = inputs or {}
+    if task.stage == "train":
+        return train_stage(task.job, suite, work_dir, progress, fresh)
+    if task.stage == "sample":
+        if not fresh:
+            gen = trained_generator(task.job, work_dir) if task.job.kind == "model" else None
+            if existing_samples(task.job, suite, work_dir, gen.weights_sha256 if gen else None) is not None:
+                return None
+        sample_stage(task.job, suite, work_dir)
+        return None
+    if task.stage == "evaluate":
+        info = inputs.get(f"{task.job.id}:train") or {}
+        return evaluate_stage(task.job, suite, work_dir, progress, info.get("seconds"), info.get("resumed_from"))
+    if task.stage == "bench":
+        return bench_stage(task.job, suite, work_dir, progress)
+    raise ValueError(f"unknown stage {task.stage!r} of task {task.id}")
+
+
+def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
+    """Every stage of one job, in this process; returns its result (not written)."""
+    info: dict[str, Any] = {}
+    for task in [t for t in plan_tasks(suite) if t.job == job]:
+        out = run_task(task, suite, work_dir, progress, fresh, info)
+        if task.stage == "train":
+            info[task.id] = out
+        if isinstance(out, Result):
+            return out
+    raise ValueError(f"job {job.id} has no result stage")
+
+
+# -- the suite ------------------------------------------------------------------------------------------
+
+
+def pending_tasks(suite: Suite, results_dir: Path, work_dir: Path, fresh: bool) -> tuple[list[Task], dict[str, Result]]:
+    """(tasks still to run, valid results by job id). A job with a valid result needs no task; a train task
+    runs only for a job still to do, and not when its checked artifact exists (its dependants read that)."""
+    done = {} if fresh else {j.id: r for j in suite.jobs() if (r := existing_result(results_dir, j)) is not None}
+    tasks = plan_tasks(suite)
+    wanted = {t.id for t in tasks if t.stage != "train" and t.job.id not in done}
+    wanted |= {d for t in tasks if t.id in wanted for d in t.deps}
+    todo = [t for t in tasks if t.id in wanted]
+    if not fresh:
+        todo = [t for t in todo if not (t.stage == "train" and trained_generator(t.job, work_dir) is not None)]
+    return todo, done
+
+
 def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | None = None, progress: bool = True,
-              on_job: Callable[[Job, str], None] | None = None, fresh: bool = False) -> list[Result]:
-    """Run every job of ``suite`` that has no valid result yet; returns all its results.
+              on_job: Callable[[Job, str], None] | None = None, fresh: bool = False, executor: str = "local",
+              address: str | None = None) -> list[Result]:
+    """Run every job of ``suite`` that has no valid result yet; returns all its results in job order.
 
     Args:
         fresh: Recompute every job from scratch (train from step 0, score again). Each new result replaces the
             old one atomically when its job finishes, so an interrupted fresh run loses nothing already written.
+        executor: "local" (this process) or "ray" (tasks on a Ray cluster; ``address`` as for ``ray.init``).
+        on_job: Called with (job, state) as each result job is skipped, starts and finishes.
     """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     results_dir = Path(results_dir or suite.results)
     work_dir = Path(work_dir or Path("runs") / suite.name)
-    results = []
+    swept = sweep_temporaries(results_dir, work_dir)
+    if swept:
+        log.info("removed %d temporary files left by an interrupted run", swept)
+    todo, done = pending_tasks(suite, results_dir, work_dir, fresh)
     for job in suite.jobs():
-        done = None if fresh else existing_result(results_dir, job)
-        if done is not None:
-            if on_job:
-                on_job(job, "skipped (result exists)")
-            results.append(done)
-            continue
-        if on_job:
-            on_job(job, "running")
-        result = run_job(job, suite, work_dir, progress=progress, fresh=fresh)
+        if job.id in done and on_job:
+            on_job(job, "skipped (result exists)")
+
+    def finished(task: Task, result: Result) -> None:
         write_result(result, results_dir)
-        results.append(result)
-    return results
+        done[task.job.id] = result
+        if on_job:
+            on_job(task.job, "done")
+
+    def started(task: Task) -> None:
+        if on_job and task.stage in ("evaluate", "bench"):
+            on_job(task.job, "running")
+
+    if executor == "ray":
+        from ganbench.runner.ray_executor import run_tasks_on_ray
+
+        run_tasks_on_ray(todo, suite, work_dir, fresh, address, started, finished, progress)
+    else:
+        outputs: dict[str, Any] = {}
+        for task in todo:
+            started(task)
+            out = run_task(task, suite, work_dir, progress, fresh, outputs)
+            outputs[task.id] = out
+            if isinstance(out, Result):
+                finished(task, out)
+    return [done[j.id] for j in suite.jobs() if j.id in done]

@@ -192,6 +192,32 @@ def adversarial_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, o
     return loss_d, loss_g, d_real, d_fake
 
 
+def finished_run(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig,
+                 model_config: dict[str, Any] | None = None) -> Generator | None:
+    """The generator of a completed run in ``out_dir`` with exactly these inputs, or None.
+
+    Checked, not just present: ``train.json`` must record the same model, config, data hash and step
+    count, and ``generator.safetensors`` must hash to the sha256 it records.
+    """
+    from ganbench.results.store import file_sha256
+    from ganbench.zoo import load_generator
+
+    out_dir = Path(out_dir)
+    summary_path, weights = out_dir / "train.json", out_dir / "generator.safetensors"
+    if not (summary_path.exists() and weights.exists()):
+        return None
+    try:
+        summary = json.loads(summary_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    identity = _run_identity(entry, entry.make_config(**(model_config or {})), cfg, split)
+    if any(summary.get(k) != v for k, v in identity.items()) or summary.get("steps") != cfg.steps:
+        return None
+    if file_sha256(weights) != summary.get("weights_sha256"):
+        return None
+    return load_generator(weights)
+
+
 @torch.no_grad()
 def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
