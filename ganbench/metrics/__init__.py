@@ -139,6 +139,10 @@ def compute(names: list[str], inputs: MetricInputs) -> dict[str, Score]:
             raise ValueError(f"metric {name!r} needs {', '.join(sorted(missing))}, which this evaluation does not have "
                              f"(logits: an extractor with class logits; heldout: a held-out split; toy_modes: ring8 "
                              f"or grid25; stacked_digits: the stacked_mnist_cnn extractor; images: image samples; "
-                             f"lpips_weights: the LPIPS VGG16 files, see ganbench.metrics.lpips)")
+                             f"lpips_weights: the LPIPS VGG16 files, see ganbench.metrics.lpips; pairs: paired targets; "
+                             f"source_labels: source labels and classifier logits; cycle: round-trip images)")
         scores.update(spec.compute(inputs))
     return scores
+
+
+import ganbench.metrics.translation  # noqa: E402,F401  (registers l1, psnr, ssim, lpips_target, semantic_acc, cycle_l1)
