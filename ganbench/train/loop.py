@@ -123,11 +123,11 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
     identity = _run_identity(entry, model_cfg, cfg, split)
 
     torch.manual_seed(cfg.seed)
-    G, D = entry.build_generator(model_cfg), entry.build_discriminator(model_cfg)
+    G, D = entry.build_generator(model_cfg), entry.build_discriminator(model_cfg)  # D is None for likelihood models
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_decay else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g or entry.lr_g, betas=entry.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d or entry.lr_d, betas=entry.betas)
-    d_loss_fn, g_loss_fn = objective(entry.objective)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d or entry.lr_d, betas=entry.betas) if D is not None else None
+    d_loss_fn, g_loss_fn = objective(entry.objective) if entry.train_step is None else (None, None)
 
     start, losses = 0, []
     if ckpt_path.exists():
@@ -138,25 +138,33 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
         log.info("resuming %s from step %d of %d", out_dir, start, cfg.steps)
 
     data = _to_training_tensor(split)
+    labels = split.labels
     t0 = time.perf_counter()
     G.train()
-    D.train()
+    if D is not None:
+        D.train()
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", file=sys.stderr,
                disable=not progress, dynamic_ncols=True)
     for step in range(start, cfg.steps):
         g = _step_generator(cfg.seed, step)
-        real = data[torch.randint(len(data), (cfg.batch_size,), generator=g)]
-        z = torch.randn(cfg.batch_size, G.nz, generator=g)
-
-        loss_d, loss_g, d_real, d_fake = adversarial_step(G, D, opt_g, opt_d, real, z, d_loss_fn, g_loss_fn)
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=g)
+        real = data[idx]
+        if entry.train_step is not None:
+            ctx = StepContext(G, D, opt_g, opt_d, real, labels[idx] if labels is not None else None, step, g, model_cfg,
+                              cfg)
+            row = {k: float(v) for k, v in entry.train_step(ctx).items()}
+        else:
+            z = torch.randn(cfg.batch_size, G.nz, generator=g)
+            loss_d, loss_g, d_real, d_fake = adversarial_step(G, D, opt_g, opt_d, real, z, d_loss_fn, g_loss_fn)
+            row = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real.mean().item(),
+                   "d_fake": d_fake.mean().item()}
 
         if G_ema is not None:
             _update_ema(G_ema, G, cfg.ema_decay)
-        losses.append({"step": step + 1, "loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                       "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()})
+        losses.append({"step": step + 1, **row})
         bar.update(1)
         if (step + 1) % 50 == 0:
-            bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
+            bar.set_postfix({k: f"{v:.3f}" for k, v in list(row.items())[:3]})
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             _save_checkpoint(ckpt_path, identity, step + 1, cfg, G, D, G_ema, opt_g, opt_d, losses, out_dir)
     bar.close()
@@ -170,6 +178,27 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
                "weights_sha256": generator.weights_sha256, "ema": G_ema is not None}
     write_text_atomic(out_dir / "train.json", json.dumps(summary, indent=2) + "\n")
     return TrainOutcome(generator, weights_path, cfg.steps, start, seconds)
+
+
+@dataclass
+class StepContext:
+    """What a model-specific training step (``ModelEntry.train_step``) receives, once per step.
+
+    The step draws every random number it needs from ``generator`` (seeded by run seed and step), so a
+    resumed run repeats an uninterrupted one; state that must survive a resume (a path-length mean, a
+    growth stage) lives in module buffers of G or D, which checkpoints save. It returns the losses to log.
+    """
+
+    G: nn.Module
+    D: nn.Module | None  # None for likelihood models
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    real: torch.Tensor  # (B, C, H, W) in [-1, 1], or (B, D) points
+    labels: torch.Tensor | None  # class labels of ``real`` when the dataset has them
+    step: int  # 0-based index of this step
+    generator: torch.Generator  # the step's seeded random source
+    model_config: Any
+    train_config: TrainConfig
 
 
 def adversarial_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
@@ -228,11 +257,11 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def _save_checkpoint(path: Path, identity: dict, step: int, cfg: TrainConfig, G: nn.Module, D: nn.Module,
                      G_ema: nn.Module | None, opt_g, opt_d, losses: list[dict], out_dir: Path) -> None:
-    tensors = {**_prefixed("G", G), **_prefixed("D", D)}
+    tensors = {**_prefixed("G", G), **(_prefixed("D", D) if D is not None else {})}
     if G_ema is not None:
         tensors.update(_prefixed("G_ema", G_ema))
     tg, groups_g = _optimizer_tensors("opt_g", opt_g)
-    td, groups_d = _optimizer_tensors("opt_d", opt_d)
+    td, groups_d = _optimizer_tensors("opt_d", opt_d) if opt_d is not None else ({}, [])
     tensors.update(tg)
     tensors.update(td)
     meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "identity": json.dumps(identity),
@@ -241,7 +270,8 @@ def _save_checkpoint(path: Path, identity: dict, step: int, cfg: TrainConfig, G:
     # The loss log is written first: a crash between the two leaves a log that is ahead of the
     # checkpoint, which resume truncates; never a checkpoint whose log is missing rows.
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["step", "loss_d", "loss_g", "d_real", "d_fake"])
+    fields = list(dict.fromkeys(k for row in losses for k in row)) or ["step"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     writer.writerows(losses)
     write_text_atomic(out_dir / "losses.csv", buf.getvalue())
@@ -261,16 +291,18 @@ def _load_checkpoint(path: Path, identity: dict, G, D, G_ema, opt_g, opt_d, out_
         raise CheckpointMismatch(f"checkpoint {str(path)!r} was made with a different {', '.join(diff)}; "
                                  f"use another output directory")
     G.load_state_dict(_unprefixed("G", tensors), strict=True)
-    D.load_state_dict(_unprefixed("D", tensors), strict=True)
+    if D is not None:
+        D.load_state_dict(_unprefixed("D", tensors), strict=True)
     if G_ema is not None:
         G_ema.load_state_dict(_unprefixed("G_ema", tensors), strict=True)
     _load_optimizer(opt_g, "opt_g", tensors, json.loads(meta["opt_g_groups"]))
-    _load_optimizer(opt_d, "opt_d", tensors, json.loads(meta["opt_d_groups"]))
+    if opt_d is not None:
+        _load_optimizer(opt_d, "opt_d", tensors, json.loads(meta["opt_d_groups"]))
     step = int(meta["step"])
     losses: list[dict] = []
     log_path = out_dir / "losses.csv"
     if log_path.exists():
         with open(log_path, newline="") as fh:
-            losses = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()}
+            losses = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items() if v != ""}
                       for row in csv.DictReader(fh) if int(row["step"]) <= step]
     return step, losses

@@ -42,8 +42,12 @@ class ModelEntry:
     betas: tuple[float, float]  # Adam betas
     paper: str  # citation of the method
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # named configs: "tiny", "paper", ...
-    # (config, batch, torch.Generator) -> the generator's positional inputs; None: a latent z of (batch, nz)
+    # (config, batch, torch.Generator) -> the generator's positional inputs; None: a latent z of (batch, nz).
+    # Sampling and the throughput bench draw a model's inputs through this (labels for conditional models).
     generator_inputs: Callable[[Any, int, torch.Generator], tuple[torch.Tensor, ...]] | None = None
+    # A model-specific training step (ganbench.train.loop.StepContext -> losses to log) replacing the
+    # default adversarial step of ``objective`` (regularisers, growth, likelihood training).
+    train_step: Callable[[Any], dict[str, float]] | None = None
 
     def make_config(self, preset: str | None = None, **overrides: Any) -> Any:
         """The config of ``preset`` (or the defaults) with ``overrides`` applied."""
@@ -125,8 +129,8 @@ class Generator:
 
     @torch.no_grad()
     def sample(self, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
-        z = torch.randn(n, self.net.nz, generator=torch.Generator().manual_seed(seed))
-        outs = [self.net(z[i:i + batch_size]) for i in range(0, n, batch_size)]
+        inputs = self.entry.example_inputs(self.config, n, torch.Generator().manual_seed(seed))
+        outs = [self.net(*(x[i:i + batch_size] for x in inputs)) for i in range(0, n, batch_size)]
         out = torch.cat(outs) if outs else torch.empty(0)
         return to_uint8(out) if self.data_kind == "images" else out.float()
 
@@ -166,4 +170,10 @@ def load_generator(path: str | Path) -> Generator:
     cfg = entry.make_config(**meta["config"])
     net = entry.build_generator(cfg)
     net.load_state_dict(load_file(str(path)), strict=True)
-    return Generator(entry, cfg, net, file_sha256(path), name=entry.name)
+    from ganbench.zoo.cdcgan import ConditionalGenerator
+
+    cls = ConditionalGenerator if entry.task == "class-conditional" else Generator
+    return cls(entry, cfg, net, file_sha256(path), name=entry.name)
+
+
+from ganbench.zoo import cdcgan as _cdcgan  # noqa: E402,F401  (registers "cdcgan"; needs ModelEntry above)

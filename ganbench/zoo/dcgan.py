@@ -4,13 +4,15 @@ Generative Adversarial Networks"), as in the reference PyTorch example (pytorch/
 Strided convolutions in D, fractionally strided (transposed) convolutions in G, batch norm in every layer
 except D's input layer and G's output, ReLU in G with Tanh on the output, LeakyReLU(0.2) in D, weights
 from N(0, 0.02) and Adam(2e-4, beta1=0.5). The 64x64 configuration is the paper's; 32x32 drops one
-up/down-sampling stage, as the reference's CIFAR/MNIST ports do.
+up/down-sampling stage, as the reference's CIFAR/MNIST ports do; 128x128 adds one (as the conditional
+generator of ``cdcgan`` does).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,15 +20,15 @@ from torch import nn
 
 @dataclass
 class DCGANConfig:
-    resolution: int = 32  # output side: 32 or 64
+    resolution: int = 32  # output side: 32, 64 or 128
     channels: int = 1  # image channels
     nz: int = 100  # latent dimension
     ngf: int = 64  # generator width (channels of the last hidden layer)
     ndf: int = 64  # discriminator width (channels of the first layer)
 
     def __post_init__(self) -> None:
-        if self.resolution not in (32, 64):
-            raise ValueError(f"DCGAN resolution must be 32 or 64, got {self.resolution}")
+        if self.resolution not in (32, 64, 128):
+            raise ValueError(f"DCGAN resolution must be 32, 64 or 128, got {self.resolution}")
 
     @property
     def stages(self) -> int:
@@ -45,27 +47,41 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def generator_layers(cfg: DCGANConfig, in_channels: int, dropout: float = 0.0) -> list[nn.Module]:
+    """G's layers from a (N, in_channels, 1, 1) input to the image.
+
+    Args:
+        cfg: Resolution, channels and width.
+        in_channels: Input vector length: ``nz``, or ``nz`` plus the one-hot label length of a conditional G.
+        dropout: Dropout after the first block (omniart's conditional DCGAN uses 0.2); 0 adds no layer, so the
+            layer indices (and state-dict keys) of the plain DCGAN do not move.
+    """
+    mult = 2 ** (cfg.stages - 1)
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(in_channels, cfg.ngf * mult, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(cfg.ngf * mult),
+        nn.ReLU(True),
+    ]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    for _ in range(cfg.stages - 1):
+        layers += [
+            nn.ConvTranspose2d(cfg.ngf * mult, cfg.ngf * mult // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(cfg.ngf * mult // 2),
+            nn.ReLU(True),
+        ]
+        mult //= 2
+    layers += [nn.ConvTranspose2d(cfg.ngf, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return layers
+
+
 class DCGANGenerator(nn.Module):
     """z (N, nz) -> image (N, C, R, R) in [-1, 1]."""
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         self.nz = cfg.nz
-        mult = 2 ** (cfg.stages - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.nz, cfg.ngf * mult, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(cfg.ngf * mult),
-            nn.ReLU(True),
-        ]
-        for _ in range(cfg.stages - 1):
-            layers += [
-                nn.ConvTranspose2d(cfg.ngf * mult, cfg.ngf * mult // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(cfg.ngf * mult // 2),
-                nn.ReLU(True),
-            ]
-            mult //= 2
-        layers += [nn.ConvTranspose2d(cfg.ngf, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        self.main = nn.Sequential(*generator_layers(cfg, cfg.nz))
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -92,3 +108,23 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()
+
+
+def from_tutorial_checkpoint(checkpoint: Any) -> dict[str, torch.Tensor]:
+    """G's state dict from a checkpoint of the PyTorch DCGAN tutorial's training script.
+
+    The tutorial (pytorch/tutorials ``beginner_source/dcgan_faces_tutorial.py``) and the packages built on it
+    (``gan-face-generate``) save ``{"netG_state_dict": ..., "netD_state_dict": ..., ...}``; a bare generator state
+    dict passes through. The tutorial's ``Generator.main`` has the same layers in the same order as
+    ``DCGANGenerator.main`` at 64x64, so the tensor names need no mapping.
+
+    Raises:
+        ValueError: The checkpoint holds neither.
+    """
+    if isinstance(checkpoint, dict) and "netG_state_dict" in checkpoint:
+        checkpoint = checkpoint["netG_state_dict"]
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        keys = list(checkpoint)[:5] if isinstance(checkpoint, dict) else "-"
+        raise ValueError(f"expected a DCGAN tutorial checkpoint ({{'netG_state_dict': ...}}) or a generator state "
+                         f"dict, got {type(checkpoint).__name__} with keys {keys}")
+    return dict(checkpoint)
