@@ -297,6 +297,24 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
 
     if not (suite.endswith(".toml") and Path(suite).exists()):
         _check_name(ctx, SUITES, suite)
+    from ganbench.runner.translation import (load_translation_suite, main_metric_wins, run_translation_suite,
+                                             translation_suite_path)
+
+    tpath = translation_suite_path(suite)
+    if tpath is not None:
+        ts = load_translation_suite(tpath)
+        t0 = time.perf_counter()
+        results = run_translation_suite(ts, Path(results_dir) if results_dir else None,
+                                        Path(work_dir) if work_dir else None, fresh=fresh,
+                                        on_job=lambda job, state: click.echo(f"[{ts.name}] {job.id}: {state}", err=True))
+        out = Path(leaderboard_path or ts.leaderboard)
+        write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {ts.name} suite"))
+        for run_id, won in main_metric_wins(results).items():
+            click.echo(f"[{ts.name}] {run_id}: {'beats' if won else 'does NOT beat'} the identity mapping", err=True)
+        click.echo(f"[{ts.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}",
+                   err=True)
+        click.echo(out.read_text())
+        return
     s = load_suite(suite)
     if add_bench and s.bench is None:
         import dataclasses
@@ -463,7 +481,9 @@ def report_command(ctx, results, out_dir, title, sort, speed, checkpoint_dirs) -
 @click.option("--dataset", default=None, help="Baseline dataset, when the baseline has several.")
 @click.option("--tolerances", type=click.Path(dir_okay=False), default=None,
               help="TOML of per-metric tolerances; its tables replace the defaults' metric by metric.")
-@click.option("--metrics", default=None, help="Comma-separated scores to gate (default: every score both carry).")
+@click.option("--metrics", default=None,
+              help="Comma-separated scores (or metric names: prc = precision, recall) to gate and, for a model, to "
+                   "compute (default: every score both carry).")
 @click.option("-n", "--n", "n_samples", type=int, default=None, help="Samples when CANDIDATE is a model (default: the baseline's).")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Sampling seed when CANDIDATE is a model.")
 @click.option("--heldout-split", default="test", show_default=True, help="Held-out split when CANDIDATE is a model.")
@@ -505,7 +525,7 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
             result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated)
             if out_dir:
                 click.echo(f"wrote {write_result(result, out_dir)}", err=True)
-            cand = gate.entry_from_result(result, "evaluated")
+            cand = gate.scored_from_result(result, "evaluated")
         report = gate.compare(cand, base, config, gated)
     except gate.GateError as e:
         ctx.fail(str(e))

@@ -211,6 +211,9 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
             rows.append(row)
         if settings.variant != "fp32":
             drift = _sampling_drift(entry, cfg, G if net is None else net, runner, settings, device)
+    elif entry.task.endswith("translation"):
+        rows, mem_method, clock, compile_seconds = _bench_translation_step(entry, cfg, settings, device, ceiling, params,
+                                                                           progress)
     else:
         D = entry.build_discriminator(cfg)
         params["discriminator"] = sum(p.numel() for p in D.parameters())
@@ -246,6 +249,36 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
 
     return BenchReport(name, "train" if train else "sample", dataclasses.asdict(cfg), params, settings, ceiling,
                        rows, drift, compile_seconds, hardware(device), mem_method, clock, preset, notes)
+
+
+def _bench_translation_step(entry: Any, cfg: Any, settings: BenchSettings, device: torch.device, ceiling: Ceiling,
+                            params: dict[str, int], progress: bool) -> tuple[list[BatchRow], str, str, None]:
+    """One training iteration of a translation method (``ganbench.train.translation``), per batch size."""
+    from ganbench.train.translation import TranslationTrainConfig, build_state, get_method
+
+    if settings.compile or settings.precision != "fp32" or settings.channels_last:
+        raise ValueError("translation training steps are benchmarked in fp32 eager only")
+    method = get_method(entry.name)
+    rows, mem_method, clock = [], "", ""
+    for batch in tqdm(settings.batch_sizes, desc=f"bench {entry.name} train", unit="batch size", file=sys.stderr,
+                      disable=not progress, leave=False):
+        torch.manual_seed(settings.seed)
+        state = build_state(method, cfg, TranslationTrainConfig(steps=1, batch_size=batch), device)
+        params.update({k: sum(p.numel() for p in n.parameters()) for k, n in state.nets.items()})
+        side = cfg.resolution
+        pool = []
+        for i in range(min(settings.warmup + settings.repeats, 8)):
+            g = torch.Generator().manual_seed(settings.seed * 1000 + i)
+            pool.append((torch.rand(batch, cfg.in_channels, side, side, generator=g).to(device) * 2 - 1,
+                         torch.rand(batch, cfg.out_channels, side, side, generator=g).to(device) * 2 - 1))
+
+        def step(i: int, pool=pool, state=state) -> None:
+            a, b = pool[i % len(pool)]
+            method.step(state, a, b, i, torch.Generator().manual_seed(i))
+
+        row, mem_method, clock = _measure(step, lambda step=step: step(0), batch, settings, device, ceiling)
+        rows.append(row)
+    return rows, mem_method, clock, None
 
 
 @torch.inference_mode()

@@ -176,4 +176,32 @@ def load_generator(path: str | Path) -> Generator:
     return cls(entry, cfg, net, file_sha256(path), name=entry.name)
 
 
+def _source_images(cfg: Any, batch: int, generator: torch.Generator) -> tuple[torch.Tensor]:
+    """A translation generator's input: a batch of domain-A images in [-1, 1]."""
+    return (torch.rand(batch, cfg.in_channels, cfg.resolution, cfg.resolution, generator=generator) * 2 - 1,)
+
+
+# Translation models train through ganbench.train.translation (objective = its method name) and are used
+# through ganbench.zoo.translator.Translator (uint8 images in, uint8 images out), not Generator.sample.
+from ganbench.zoo.cyclegan import PRESETS as _CYCLEGAN_PRESETS  # noqa: E402
+from ganbench.zoo.cyclegan import CycleGANConfig, CycleGANDiscriminator, CycleGANGenerator  # noqa: E402
+from ganbench.zoo.discogan import PRESETS as _DISCOGAN_PRESETS  # noqa: E402
+from ganbench.zoo.discogan import DiscoGANConfig, DiscoGANDiscriminator, DiscoGANGenerator  # noqa: E402
+from ganbench.zoo.pix2pix import PRESETS as _PIX2PIX_PRESETS  # noqa: E402
+from ganbench.zoo.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, UNetGenerator  # noqa: E402
+
+register_model(ModelEntry("pix2pix", "pix2pix", "paired-translation", "images", Pix2PixConfig, UNetGenerator,
+                          Pix2PixDiscriminator, "pix2pix", 2e-4, 2e-4, (0.5, 0.999),
+                          "Isola, Zhu, Zhou & Efros 2017, arXiv:1611.07004", presets=_PIX2PIX_PRESETS,
+                          generator_inputs=_source_images))
+register_model(ModelEntry("cyclegan", "cyclegan", "unpaired-translation", "images", CycleGANConfig, CycleGANGenerator,
+                          CycleGANDiscriminator, "cyclegan", 2e-4, 2e-4, (0.5, 0.999),
+                          "Zhu, Park, Isola & Efros 2017, arXiv:1703.10593",
+                          presets={k: v for k, v in _CYCLEGAN_PRESETS.items() if k in ("tiny", "paper")},
+                          generator_inputs=_source_images))
+register_model(ModelEntry("discogan", "discogan", "unpaired-translation", "images", DiscoGANConfig, DiscoGANGenerator,
+                          DiscoGANDiscriminator, "discogan", 2e-4, 2e-4, (0.5, 0.999),
+                          "Kim, Cha, Kim, Lee & Kim 2017, arXiv:1703.05192", presets=_DISCOGAN_PRESETS,
+                          generator_inputs=_source_images))
+
 from ganbench.zoo import cdcgan as _cdcgan  # noqa: E402,F401  (registers "cdcgan"; needs ModelEntry above)
