@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
@@ -49,12 +50,36 @@ class Registry(Generic[T]):
 
     Args:
         kind: What the registry holds ("model", "dataset", ...), used in error messages.
+        entry_point_group: Python entry-point group through which installed packages add entries
+            (``[project.entry-points."ganbench.models"] my_gan = "my_pkg.module:MyGenerator"``). The group is
+            read on the first lookup and each target imported on first use; a built-in name wins over a
+            package's entry of the same name.
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, entry_point_group: str | None = None):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
+        self.entry_point_group = entry_point_group
+        self._plugins: dict[str, Entry[T]] | None = None  # entries of installed packages, read once
+
+    def _plugin_entries(self) -> dict[str, Entry[T]]:
+        if self._plugins is None:
+            self._plugins = {}
+            if self.entry_point_group:
+                from importlib.metadata import entry_points
+
+                for ep in entry_points(group=self.entry_point_group):
+                    dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+                    if not _NAME.match(ep.name) or ep.name in self._plugins:
+                        logging.getLogger(__name__).warning(
+                            "ignoring %s entry point %r of %s: names must be unique and lowercase [a-z0-9_]+",
+                            self.entry_point_group, ep.name, dist)
+                        continue
+                    target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
+                    self._plugins[ep.name] = Entry(ep.name, target, {"family": f"entry point of {dist}",
+                                                                     "entry_point": target})
+        return self._plugins
 
     def register(
         self, name: str, target: T | str | None = None, *, aliases: tuple[str, ...] = (), **meta: Any
@@ -84,6 +109,8 @@ class Registry(Generic[T]):
         """The entry for ``name`` (or an alias of it)."""
         key = self._aliases.get(name, name)
         if key not in self._entries:
+            if key in self._plugin_entries():
+                return self._plugin_entries()[key]
             raise UnknownNameError(self._unknown_message(name))
         return self._entries[key]
 
@@ -96,16 +123,18 @@ class Registry(Generic[T]):
 
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted names matching a shell-style pattern."""
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        names = set(self._entries) | set(self._plugin_entries())
+        return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._entries or name in self._aliases)
+        return isinstance(name, str) and (name in self._entries or name in self._aliases
+                                          or name in self._plugin_entries())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.list())
 
     def _unknown_message(self, name: str) -> str:
         valid = self.list()
@@ -114,7 +143,7 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(valid) or '(none)'}"
 
 
-MODELS: Registry[Any] = Registry("model")
+MODELS: Registry[Any] = Registry("model", entry_point_group="ganbench.models")
 DATASETS: Registry[Any] = Registry("dataset")
 METRICS: Registry[Any] = Registry("metric")
 EXTRACTORS: Registry[Any] = Registry("extractor")

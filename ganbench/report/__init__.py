@@ -1,5 +1,10 @@
-"""Leaderboards and reports rendered from result documents."""
+"""Leaderboards, the HTML report and the regression gate, rendered from result documents.
 
-from ganbench.report.leaderboard import render_csv, render_markdown, results_frame
+``leaderboard`` ranks results into tables (markdown, CSV, JSON); ``html`` renders the static report site;
+``gate`` decides pass / regressed / improved for ``ganbench check``. Import ``html`` and ``gate`` directly:
+they pull in matplotlib, jinja2 and the evaluation stack only when used.
+"""
 
-__all__ = ["render_csv", "render_markdown", "results_frame"]
+from ganbench.report.leaderboard import build_tables, render, render_csv, render_json, render_markdown, results_frame
+
+__all__ = ["build_tables", "render", "render_csv", "render_json", "render_markdown", "results_frame"]

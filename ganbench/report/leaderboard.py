@@ -1,41 +1,66 @@
-"""Leaderboards from result documents: one table per dataset, value ± spread, arrows for direction.
+"""Leaderboards from result documents: tables per dataset, extractor and task kind, ranked with ties.
 
-Tables follow lm-eval's ``make_table``: an arrow in each column header says which way is better, each cell
-is "value ± std", and the header names what every number depends on (reference split and its hash,
-extractor and its weights hash, sample count).
+Tables follow lm-eval's ``utils.make_table``: an arrow in each column header says which way is better, each
+cell is "value ± std", and the header names what every number depends on (reference split and its hash,
+extractor and its weights hash, sample count). Every score a result carries becomes a column: a throughput
+score written by a bench step is rendered like FID, in its own direction.
+
+Ranking: rows are sorted by one metric (FID by default). Reference rows (held-out real data, an untrained
+generator) keep their sorted position but take no rank. A model row ties with the leader of the tie group
+above it when the difference of their values lies inside the 95% interval of the difference,
+``|a - b| <= 1.96 * sqrt(std_a^2 + std_b^2)`` (two independent normal estimates); tied rows share the
+leader's rank and are marked "=". A row without a spread ties only on an equal value.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ganbench.results.schema import Result, Score
+from ganbench.results.schema import DatasetInfo, ExtractorInfo, Result, Score
+
+LEADERBOARD_FORMAT = "ganbench.leaderboard/1"
+TIE_Z = 1.96  # half-width of the two-sided 95% interval of a difference, in combined standard deviations
+
+FIDELITY = ["fid", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage"]
+DIVERSITY = ["modes", "hq_fraction", "reverse_kl", "stacked_modes", "stacked_kl", "ndb", "ndb_jsd", "ms_ssim",
+             "lpips_diversity", "copy_fraction", "nn_ratio", "birthday_support"]
+HIDDEN = {"duplicate_pairs"}  # in CSV and JSON; the markdown shows birthday_support, which is derived from it
+DEFAULT_SORT = ("fid", "modes", "stacked_modes")  # the first one a table has sorts it unless told otherwise
 
 
-
-def _fmt(x: float, digits: int) -> str:
+def _fmt(x: float | None, digits: int) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, float) and math.isinf(x):
-        return "∞"
+        return "∞" if x > 0 else "-∞"
     return f"{x:.{digits}f}"
 
 
-def _digits(name: str) -> int:
-    return {"kid": 4, "precision": 3, "recall": 3, "hq_fraction": 3, "reverse_kl": 3, "modes": 1, "density": 3,
-            "coverage": 3, "ndb": 2, "ms_ssim": 3, "copy_fraction": 3, "nn_ratio": 2, "stacked_modes": 0,
-            "stacked_kl": 3}.get(name, 2)
+_DIGITS = {"kid": 4, "precision": 3, "recall": 3, "hq_fraction": 3, "reverse_kl": 3, "modes": 1, "density": 3,
+           "coverage": 3, "ndb": 2, "ms_ssim": 3, "copy_fraction": 3, "nn_ratio": 2, "stacked_modes": 0,
+           "stacked_kl": 3, "fid": 2, "fid_inf": 2, "is": 2, "ndb_jsd": 2, "lpips_diversity": 3}
+
+
+def _digits(name: str, value: float | None) -> int:
+    if name in _DIGITS:
+        return _DIGITS[name]
+    # a score this module does not know (throughput, memory, ...): three significant digits, at most 4 decimals
+    if value is None or not math.isfinite(value) or value == 0:
+        return 2
+    return int(min(4, max(0, 2 - math.floor(math.log10(abs(value))))))
 
 
 def format_score(name: str, s: Score) -> str:
+    """``value ± std`` with a number of decimals suited to the metric."""
     if name == "birthday_support":  # spans orders of magnitude; the method says whether it is a lower bound
         return f"≥ {s.value:.3g}" if s.method.startswith("lower bound") else f"{s.value:.3g}"
-    d = _digits(name)
+    d = _digits(name, s.value)
     if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid", "fid_inf"):
         d = min(5, d - int(math.floor(math.log10(abs(s.value)))) - 1)  # keep 2-3 significant digits
     return _fmt(s.value, d) if s.std is None else f"{_fmt(s.value, d)} ± {_fmt(s.std, d)}"
@@ -45,7 +70,7 @@ def results_frame(results: list[Result]) -> pd.DataFrame:
     """One row per result, one column per score value (and "<score>_std")."""
     rows = []
     for r in results:
-        row = {"dataset": r.dataset.name, "model": r.model.name, "kind": r.kind, "task": r.task, "n": r.samples["n"],
+        row = {"dataset": r.dataset.name if r.dataset else None, "model": r.model.name, "kind": r.kind, "task": r.task, "n": r.samples["n"],
                "run_id": r.run_id, "extractor": r.extractor.name if r.extractor else None,
                "weights_sha256": r.model.weights_sha256}
         for name, s in r.scores.items():
@@ -55,39 +80,28 @@ def results_frame(results: list[Result]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _dataset_header(results: list[Result]) -> str:
-    r = results[0]
-    d, e = r.dataset, r.extractor
-    res = f", {d.resolution}x{d.resolution} ({d.resize})" if d.resolution else ""
-    ext = f"extractor `{e.name}` (weights sha256 {e.weights_sha256[:12]}…)" if e and e.weights_sha256 else \
-        f"extractor `{e.name}`" if e else "raw points"
-    return (f"## {d.name}\n\nReference: `{d.name}/{d.reference_split}` ({d.reference_n} samples{res}, "
-            f"sha256 {d.reference_sha256[:12]}…, source: {d.source}); {ext}.")
-
-
-FIDELITY = ["fid", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage"]
-DIVERSITY = ["modes", "hq_fraction", "reverse_kl", "stacked_modes", "stacked_kl", "ndb", "ndb_jsd", "ms_ssim",
-             "copy_fraction", "nn_ratio", "birthday_support"]
-
-
 @dataclass
 class Row:
     """One leaderboard line: a result, or the mean of results that differ only in their training seed."""
 
     name: str
-    kind: str
+    kind: str  # "model" or "reference"
     task: str
     scores: dict[str, Score]
-    n: int
+    n: int  # generated samples each score was computed from
     seeds: int  # training seeds aggregated into this row
     weights: str  # weights sha256 prefix, or the number of weight sets
+    run_ids: list[str] = field(default_factory=list)  # results aggregated into this row
+    weights_sha256: str | None = None  # full hash when the row is one weight set
+    rank: int | None = None  # None for reference rows
+    tied: bool = False  # shares its rank with another row (difference inside the interval)
 
 
 def _seed_group_key(r: Result) -> str:
     train = dict(r.model.train or {})
     train.pop("seed", None)
     train.pop("resumed_from", None)
-    return json.dumps([r.dataset.name, r.kind, r.model.name, r.model.config, train, r.samples["n"]], sort_keys=True,
+    return json.dumps([r.dataset.name if r.dataset else None, r.kind, r.model.name, r.model.config, train, r.samples["n"]], sort_keys=True,
                       default=str)
 
 
@@ -102,7 +116,7 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
         first = members[0]
         if len(members) == 1:
             rows.append(Row(first.model.name, first.kind, first.task, first.scores, first.samples["n"], 1,
-                            (first.model.weights_sha256 or "–")[:12]))
+                            (first.model.weights_sha256 or "–")[:12], [first.run_id], first.model.weights_sha256))
             continue
         scores = {}
         for name in first.scores:
@@ -112,56 +126,305 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
             scores[name] = Score(mean, std, mean - half, mean + half, first.scores[name].n,
                                  first.scores[name].higher_is_better, f"mean and std over {len(vals)} training seeds")
         rows.append(Row(first.model.name, first.kind, first.task, scores, first.samples["n"], len(members),
-                        f"{len(members)} sets"))
+                        f"{len(members)} sets", [m.run_id for m in members], None))
     return rows
 
 
-def _table(rows: list[Row], columns: list[str]) -> str:
+def difference_z(a: Score, b: Score) -> float | None:
+    """(a - b) over the combined spread sqrt(std_a^2 + std_b^2); None when either has no spread.
+
+    Equal values give 0 even with zero spreads; unequal values with zero combined spread give +-inf.
+    """
+    if a.value == b.value or (a.value is not None and b.value is not None
+                              and math.isnan(a.value) and math.isnan(b.value)):
+        return 0.0
+    if a.std is None or b.std is None or not (math.isfinite(a.value) and math.isfinite(b.value)):
+        return None if (a.std is None or b.std is None) else math.copysign(math.inf, a.value - b.value)
+    sigma = math.hypot(a.std, b.std)
+    if sigma == 0:
+        return math.copysign(math.inf, a.value - b.value)
+    return (a.value - b.value) / sigma
+
+
+def tied(a: Score, b: Score, z: float = TIE_Z) -> bool:
+    """Whether two scores are indistinguishable: their difference lies inside its two-sided interval."""
+    d = difference_z(a, b)
+    return d is not None and abs(d) <= z
+
+
+@dataclass
+class Table:
+    """One leaderboard table: rows of one dataset (and reference split), one extractor and one task kind."""
+
+    dataset: DatasetInfo | None  # None for throughput runs that match no quality result
+    extractor: ExtractorInfo | None
+    task: str  # task kind of the model rows ("unconditional", ...); reference rows join every task's table
+    sort: str | None  # metric the rows are sorted and ranked by
+    rows: list[Row]  # sorted, best first
+    results: list[Result]  # the documents the rows come from
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every score any row carries: the known ones in their usual order, then the others by name."""
+        present = {s for r in self.rows for s in r.scores}
+        known = [m for m in FIDELITY + DIVERSITY if m in present]
+        return known + sorted(present - set(known))
+
+    def higher_is_better(self, metric: str) -> bool:
+        return next(r.scores[metric].higher_is_better for r in self.rows if metric in r.scores)
+
+    def frame(self) -> pd.DataFrame:
+        """One line per row: rank, identity, then ``<metric>``, ``<metric>_std``, ``_ci_low``, ``_ci_high``."""
+        lines = []
+        for r in self.rows:
+            line: dict[str, Any] = {
+                "rank": r.rank, "tied": r.tied, "dataset": self.dataset.name if self.dataset else None, "task": self.task,
+                "extractor": self.extractor.name if self.extractor else None, "model": r.name, "kind": r.kind,
+                "n": r.n, "seeds": r.seeds, "weights_sha256": r.weights_sha256, "run_ids": ";".join(r.run_ids)}
+            for m in self.metrics:
+                s = r.scores.get(m)
+                line.update({m: s.value if s else None, f"{m}_std": s.std if s else None,
+                             f"{m}_ci_low": s.ci_low if s else None, f"{m}_ci_high": s.ci_high if s else None})
+            lines.append(line)
+        frame = pd.DataFrame(lines)
+        frame["rank"] = frame["rank"].astype("Int64")  # reference rows have no rank; keep the others integers
+        return frame
+
+
+def _table_key(r: Result) -> tuple:
+    d, e = r.dataset, r.extractor
+    return (d.name, d.reference_split, d.reference_sha256, d.resolution, d.resize,
+            e.name if e else None, e.weights_sha256 if e else None)
+
+
+def _bench_matches(bench: Result, r: Result) -> bool:
+    """Whether a throughput run timed the network ``r`` scored: same zoo entry and architecture config (speed
+    depends on the architecture, not on the weights or the training seed)."""
+    b, m = bench.model, r.model
+    return (r.kind == "model" and b.entry is not None and b.entry == m.entry
+            and json.dumps(b.config, sort_keys=True, default=str) == json.dumps(m.config, sort_keys=True, default=str))
+
+
+def _is_variant(bench: Result) -> bool:
+    """True for a throughput run of a faster variant (bf16/fp16, compiled, channels_last) than fp32 eager."""
+    settings = (bench.bench or {}).get("settings", {})
+    return (settings.get("precision", "fp32") != "fp32" or bool(settings.get("compile"))
+            or bool(settings.get("channels_last")))
+
+
+def join_throughput(results: list[Result]) -> tuple[list[Result], list[Result]]:
+    """Quality results with the scores of their matching throughput run (``kind == "bench"``) added, and the
+    throughput runs that match no quality result.
+
+    A score is a score: the joined ones (images/s, ms/img, memory, utilisation, whatever a bench step writes)
+    become columns like any other. Where several throughput runs match, the fp32 eager one, then the newest,
+    is joined.
+    """
+    import dataclasses
+
+    benches = [r for r in results if r.kind == "bench"]
+    quality = [r for r in results if r.kind != "bench"]
+    used: set[int] = set()
+    joined = []
+    for r in quality:
+        # quality was scored on fp32 eager samples, so that computation's timing is joined; newest first among equals
+        matches = sorted((b for b in benches if _bench_matches(b, r)), key=lambda b: b.provenance.created_utc,
+                         reverse=True)
+        matches.sort(key=_is_variant)
+        if matches:
+            used.update(id(b) for b in matches)
+            extra = {k: v for k, v in matches[0].scores.items() if k not in r.scores}
+            r = dataclasses.replace(r, scores={**r.scores, **extra})
+        joined.append(r)
+    return joined, [b for b in benches if id(b) not in used]
+
+
+def throughput_scores(r: Result | Row, results: list[Result]) -> set[str]:
+    """Names of the scores of ``r`` that a throughput run contributed."""
+    return {k for b in results if b.kind == "bench" for k in b.scores} & set(r.scores)
+
+
+def _sort_metric(rows: list[Row], requested: str | None) -> str | None:
+    present = {s for r in rows for s in r.scores}
+    for m in ([requested] if requested else []) + list(DEFAULT_SORT):
+        if m in present:
+            return m
+    return sorted(present)[0] if present else None
+
+
+def _sorted_rows(rows: list[Row], metric: str | None) -> list[Row]:
+    if metric is None:
+        return rows
+    frame = pd.DataFrame({"i": range(len(rows)), "name": [r.name for r in rows]})
+    hib = next(r.scores[metric].higher_is_better for r in rows if metric in r.scores)
+    values = [r.scores[metric].value if metric in r.scores else np.nan for r in rows]
+    frame["key"] = [(-v if hib else v) for v in values]
+    frame = frame.sort_values(["key", "name"], na_position="last", kind="stable")  # missing scores last
+    return [rows[i] for i in frame["i"]]
+
+
+def _assign_ranks(rows: list[Row], metric: str | None) -> None:
+    leader: Row | None = None
+    position = 0
+    for r in rows:
+        r.rank, r.tied = None, False
+    for r in rows:
+        if r.kind == "reference":
+            continue
+        position += 1
+        s = r.scores.get(metric) if metric else None
+        lead = leader.scores.get(metric) if (leader is not None and metric) else None
+        if s is not None and lead is not None and tied(s, lead):
+            r.rank = leader.rank
+            r.tied = leader.tied = True
+        else:
+            r.rank, leader = position, r
+
+
+def build_tables(results: list[Result], sort: str | None = None) -> list[Table]:
+    """Leaderboard tables for ``results``: one per (dataset, reference split, extractor) and task kind.
+
+    Args:
+        results: Result documents; references (``kind == "reference"``) join every task's table of their data.
+        sort: Metric to sort and rank by; a table without it falls back to fid, modes, stacked_modes.
+
+    Raises:
+        ValueError: If there are no results, or ``sort`` names a score that no result carries.
+    """
+    if not results:
+        raise ValueError("no results to render")
+    if sort is not None and not any(sort in r.scores for r in results):
+        have = sorted({s for r in results for s in r.scores})
+        raise ValueError(f"sort metric {sort!r} is not a score of any result; scores present: {', '.join(have)}")
+    quality, unmatched = join_throughput(results)
+    groups: dict[tuple, list[Result]] = {}
+    for r in quality:
+        groups.setdefault(_table_key(r), []).append(r)
+    for r in unmatched:  # one throughput table, whatever data the run names
+        groups.setdefault((None,) * 7, []).append(r)
+    tables = []
+    for key in sorted(groups, key=lambda k: tuple("\uffff" if v is None else str(v) for v in k)):
+        members = groups[key]
+        dataset = None if key[0] is None else members[0].dataset
+        refs = [r for r in members if r.kind == "reference"]
+        tasks = sorted({r.task for r in members if r.kind != "reference"}) or ["reference"]
+        for task in tasks:
+            chosen = [r for r in members if r.kind != "reference" and r.task == task] + refs
+            rows = aggregate_seeds(chosen)
+            metric = _sort_metric(rows, sort)
+            rows = _sorted_rows(rows, metric)
+            _assign_ranks(rows, metric)
+            tables.append(Table(dataset, members[0].extractor if dataset else None, task, metric, rows, chosen))
+    return tables
+
+
+# --------------------------------------------------------------------------------------------------- markdown
+
+def _rank_label(r: Row) -> str:
+    if r.rank is None:
+        return "ref"
+    return f"{r.rank}=" if r.tied else str(r.rank)
+
+
+def describe_reference(t: Table) -> str:
+    """The sentence that says what every number of a table depends on."""
+    d, e = t.dataset, t.extractor
+    if d is None:
+        return "Throughput runs (`ganbench bench`) without a quality result of the same model and config."
+    res = f", {d.resolution}x{d.resolution} ({d.resize})" if d.resolution else ""
+    ext = f"extractor `{e.name}` (weights sha256 {e.weights_sha256[:12]}…)" if e and e.weights_sha256 else \
+        f"extractor `{e.name}`" if e else "raw points"
+    return (f"Reference: `{d.name}/{d.reference_split}` ({d.reference_n} samples{res}, "
+            f"sha256 {d.reference_sha256[:12]}…, source: {d.source}); {ext}.")
+
+
+def _arrow(t: Table, metric: str) -> str:
+    return "↑" if t.higher_is_better(metric) else "↓"
+
+
+def _markdown_table(t: Table, columns: list[str]) -> str:
     lines = []
-    for rank, r in enumerate(rows, 1):
+    for r in t.rows:
         label = f"*{r.name}*" if r.kind == "reference" else f"**{r.name}**"
-        line = {"#": rank, "model": label, "task": r.task}
+        line = {"#": _rank_label(r), "model": label, "task": r.task}
         for c in columns:
-            hib = next((x.scores[c].higher_is_better for x in rows if c in x.scores), True)
-            line[f"{c} {'↑' if hib else '↓'}"] = format_score(c, r.scores[c]) if c in r.scores else "–"
-        line["n"] = r.n
-        line["seeds"] = r.seeds
-        line["weights"] = r.weights
+            line[f"{c} {_arrow(t, c)}"] = format_score(c, r.scores[c]) if c in r.scores else "–"
+        line.update({"n": r.n, "seeds": r.seeds, "weights": r.weights})
         lines.append(line)
     return pd.DataFrame(lines).to_markdown(index=False, colalign=["right", "left", "left"] + ["right"] * (len(lines[0]) - 3))
 
 
-def render_markdown(results: list[Result], title: str = "Leaderboard") -> str:
-    """Markdown leaderboard grouped by dataset, sorted by FID (ascending); reference rows in italics.
+def _table_title(t: Table) -> str:
+    ext = f" · {t.extractor.name}" if t.extractor else ""
+    return f"## {t.dataset.name if t.dataset else 'throughput'} · {t.task}{ext}"
 
-    Each dataset gets a fidelity table and, where such scores exist, a table of diversity, mode-collapse
-    and memorisation scores in the same row order.
+
+def render_markdown(results: list[Result], title: str = "Leaderboard", sort: str | None = None) -> str:
+    """Markdown leaderboard: one section per dataset, extractor and task kind, sorted and ranked by ``sort``.
+
+    Each section has a fidelity table (with every score this module does not classify, e.g. throughput)
+    and, where such scores exist, a table of diversity, mode-collapse and memorisation scores in the same
+    row order.
     """
-    if not results:
-        raise ValueError("no results to render")
+    tables = build_tables(results, sort)
     out = [f"# {title}", "",
            "Generated by `ganbench`; do not edit by hand. Each cell is value ± spread (bootstrap, subset, split or "
            "seed standard deviation; the result JSON holds the method and 95% interval). ↓ lower is better, "
-           "↑ higher is better. *Italic* rows are references: held-out real data (the floor a generator can reach) "
-           "and an untrained generator (the ceiling).", ""]
-    by_dataset: dict[str, list[Result]] = {}
-    for r in results:
-        by_dataset.setdefault(r.dataset.name, []).append(r)
-    for name in sorted(by_dataset):
-        group = by_dataset[name]
-        rows = aggregate_seeds(group)
-        present = {s for r in rows for s in r.scores}
-        fidelity = [s for s in FIDELITY if s in present]
-        diversity = [s for s in DIVERSITY if s in present]
-        others = sorted(present - set(fidelity) - set(diversity) - {"ndb_jsd", "duplicate_pairs"})
-        sort_key = "fid" if "fid" in present else sorted(present)[0]
-        hib = next(r.scores[sort_key].higher_is_better for r in rows if sort_key in r.scores)
-        rows.sort(key=lambda r: (r.scores[sort_key].value if sort_key in r.scores else math.inf) * (-1 if hib else 1))
-        out += [_dataset_header(group), "", _table(rows, fidelity + others), ""]
+           "↑ higher is better; n is the number of generated samples each score was computed from. *Italic* rows "
+           "are references (`ref`): held-out real data (the floor a generator can reach) and an untrained generator "
+           "(the ceiling). Model rows are ranked by the sort metric; `2=` marks rows whose difference from the "
+           "row ranked above lies inside the 95% interval of the difference (|a - b| ≤ 1.96·√(σa² + σb²)): ties.",
+           ""]
+    for t in tables:
+        fidelity = [m for m in t.metrics if m not in DIVERSITY and m not in HIDDEN]
+        diversity = [m for m in t.metrics if m in DIVERSITY]
+        sort_note = f" Sorted by `{t.sort}` {_arrow(t, t.sort)}." if t.sort else ""
+        out += [_table_title(t), "", describe_reference(t) + sort_note, ""]
+        if fidelity:
+            out += [_markdown_table(t, fidelity), ""]
         if diversity:
-            out += ["Diversity, mode collapse and memorisation:", "", _table(rows, diversity), ""]
+            out += ["Diversity, mode collapse and memorisation:", "", _markdown_table(t, diversity), ""]
     return "\n".join(out)
 
 
-def render_csv(results: list[Result]) -> str:
-    return results_frame(results).to_csv(index=False)
+# --------------------------------------------------------------------------------------------------- CSV, JSON
+
+def render_csv(results: list[Result], sort: str | None = None) -> str:
+    """Every table stacked: rank, tie flag, identity, then value, std and 95% interval of every score."""
+    frames = [t.frame() for t in build_tables(results, sort)]
+    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+
+def leaderboard_document(results: list[Result], title: str = "Leaderboard", sort: str | None = None) -> dict[str, Any]:
+    """The leaderboard as a JSON-ready dict; ``ganbench check`` reads it back as a baseline."""
+    import dataclasses
+
+    tables = []
+    for t in build_tables(results, sort):
+        tables.append({
+            "dataset": dataclasses.asdict(t.dataset) if t.dataset else None,
+            "extractor": dataclasses.asdict(t.extractor) if t.extractor else None,
+            "task": t.task,
+            "sort": t.sort,
+            "metrics": {m: {"higher_is_better": t.higher_is_better(m)} for m in t.metrics},
+            "rows": [{"rank": r.rank, "tied": r.tied, "model": r.name, "kind": r.kind, "task": r.task, "n": r.n,
+                      "seeds": r.seeds, "weights_sha256": r.weights_sha256, "run_ids": r.run_ids,
+                      "scores": {k: dataclasses.asdict(s) for k, s in r.scores.items()}} for r in t.rows],
+        })
+    return {"format": LEADERBOARD_FORMAT, "title": title, "tie_rule": f"|a - b| <= {TIE_Z} * sqrt(std_a^2 + std_b^2)",
+            "tables": tables}
+
+
+def render_json(results: list[Result], title: str = "Leaderboard", sort: str | None = None) -> str:
+    return json.dumps(leaderboard_document(results, title, sort), indent=2, allow_nan=True) + "\n"
+
+
+def render(results: list[Result], fmt: str, title: str = "Leaderboard", sort: str | None = None) -> str:
+    """The leaderboard in ``fmt``: "md", "csv" or "json"."""
+    if fmt == "md":
+        return render_markdown(results, title, sort)
+    if fmt == "csv":
+        return render_csv(results, sort)
+    if fmt == "json":
+        return render_json(results, title, sort)
+    raise ValueError(f"leaderboard format {fmt!r} is not one of md, csv, json")
