@@ -134,6 +134,26 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
     _check_name(ctx, MODELS, model)
     _check_name(ctx, DATASETS, dataset)
     split = load(dataset, "train", resolution)
+    if get_model(model).task.endswith("translation"):
+        from ganbench.train.translation import TranslationTrainConfig, train_translation
+
+        if not hasattr(split, "domain"):
+            ctx.fail(f"{model} translates images: --dataset must be a translation task (edges2digits, mnist2digits8, "
+                     f"colorize_photos, pix2pix_folder, ...), got {dataset!r}")
+        overrides = _parse_kv(ctx, config)
+        try:
+            entry = get_model(model)
+            model_cfg = entry.make_config("tiny" if "resolution" not in overrides and resolution in (None, 32) else None,
+                                          **({"resolution": resolution} if resolution else {}), **overrides)
+            outcome = train_translation(model, model_cfg, split.domain("a"), split.domain("b"), out_dir,
+                                        TranslationTrainConfig(steps=steps, batch_size=batch_size, seed=seed,
+                                                               checkpoint_every=checkpoint_every), resume=resume)
+        except (FileExistsError, ValueError) as e:
+            ctx.fail(str(e))
+        click.echo(json.dumps({"weights": {k: str(v) for k, v in outcome.weights_paths.items()},
+                               "steps": outcome.steps, "resumed_from": outcome.resumed_from,
+                               "seconds": round(outcome.seconds, 2)}))
+        return
     cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, ema_decay=ema_decay,
                       checkpoint_every=checkpoint_every)
     try:
