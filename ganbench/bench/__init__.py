@@ -171,7 +171,7 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
         preset: A named config of the entry ("tiny", "paper"); ``config`` overrides fields on top.
         net: A generator network to time instead of a freshly built one (e.g. loaded weights).
     """
-    from ganbench.train.loop import adversarial_step
+    from ganbench.train.loop import StepContext, TrainConfig, adversarial_step
     from ganbench.train.objectives import objective
     from ganbench.zoo import get_model
 
@@ -215,13 +215,16 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
         rows, mem_method, clock, compile_seconds = _bench_translation_step(entry, cfg, settings, device, ceiling, params,
                                                                            progress)
     else:
-        D = entry.build_discriminator(cfg)
-        params["discriminator"] = sum(p.numel() for p in D.parameters())
-        G, D = _prepare(G.train(), settings, device, cast=False), _prepare(D.train(), settings, device, cast=False)
+        D = entry.build_discriminator(cfg)  # None for likelihood models
+        G = _prepare(G.train(), settings, device, cast=False)
         opt_g = torch.optim.Adam(G.parameters(), lr=entry.lr_g, betas=entry.betas)
-        opt_d = torch.optim.Adam(D.parameters(), lr=entry.lr_d, betas=entry.betas)
-        d_loss, g_loss = objective(entry.objective)
-        g_run, d_run = (torch.compile(G), torch.compile(D)) if settings.compile else (G, D)
+        opt_d = None
+        if D is not None:
+            params["discriminator"] = sum(p.numel() for p in D.parameters())
+            D = _prepare(D.train(), settings, device, cast=False)
+            opt_d = torch.optim.Adam(D.parameters(), lr=entry.lr_d, betas=entry.betas)
+        d_loss, g_loss = objective(entry.objective) if entry.train_step is None else (None, None)
+        g_run, d_run = (torch.compile(G), torch.compile(D) if D is not None else None) if settings.compile else (G, D)
         if settings.precision == "fp16":
             notes.append("fp16 training step timed under autocast without a gradient scaler")
         for batch in tqdm(settings.batch_sizes, desc=f"bench {name} train", unit="batch size", file=sys.stderr,
@@ -231,10 +234,15 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
             if settings.channels_last and pool[0][0].dim() == 4:
                 pool = [(r.contiguous(memory_format=torch.channels_last), z) for r, z in pool]
 
-            def step(i: int, pool=pool, g_net=g_run, d_net=d_run) -> None:
+            def step(i: int, pool=pool, g_net=g_run, d_net=d_run, batch=batch) -> None:
                 real, inputs = pool[i % len(pool)]
                 with _autocast(settings, device):
-                    adversarial_step(g_net, d_net, opt_g, opt_d, real, *inputs, d_loss, g_loss)
+                    if entry.train_step is not None:  # the model's own step (regularisers, conditioning, ...)
+                        labels = torch.arange(batch, device=device) % 10
+                        entry.train_step(StepContext(g_net, d_net, opt_g, opt_d, real, labels, i,
+                                                     torch.Generator().manual_seed(i), cfg, TrainConfig(batch_size=batch)))
+                    else:
+                        adversarial_step(g_net, d_net, opt_g, opt_d, real, *inputs, d_loss, g_loss)
 
             if settings.compile and compile_seconds is None:
                 t0 = time.perf_counter()

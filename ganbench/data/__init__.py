@@ -260,3 +260,4 @@ def load(name: str, split: str = "train", resolution: int | None = None, **kwarg
 
 
 import ganbench.data.translation  # noqa: E402,F401  (registers the translation tasks and layout loaders)
+import ganbench.data.superres  # noqa: E402,F401  (registers sr_photos, sr_fashion, sr_digits)

@@ -146,3 +146,5 @@ def compute(names: list[str], inputs: MetricInputs) -> dict[str, Score]:
 
 
 import ganbench.metrics.translation  # noqa: E402,F401  (registers l1, psnr, ssim, lpips_target, semantic_acc, cycle_l1)
+import ganbench.metrics.superres  # noqa: E402,F401  (psnr_y, ssim_y, lpips_sr)
+import ganbench.metrics.text2img  # noqa: E402,F401  (r_precision, caption_attrs)

@@ -205,3 +205,5 @@ register_model(ModelEntry("discogan", "discogan", "unpaired-translation", "image
                           generator_inputs=_source_images))
 
 from ganbench.zoo import cdcgan as _cdcgan  # noqa: E402,F401  (registers "cdcgan"; needs ModelEntry above)
+from ganbench.zoo import srgan as _srgan  # noqa: E402,F401  (registers "srgan")
+from ganbench.zoo import text2img as _text2img  # noqa: E402,F401  (registers "text2img")
