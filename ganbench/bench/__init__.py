@@ -238,7 +238,8 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
                 real, inputs = pool[i % len(pool)]
                 with _autocast(settings, device):
                     if entry.train_step is not None:  # the model's own step (regularisers, conditioning, ...)
-                        labels = torch.arange(batch, device=device) % 10
+                        labels = (inputs[1] if entry.task == "class-conditional" and len(inputs) > 1
+                                  else torch.arange(batch, device=device) % 10)
                         entry.train_step(StepContext(g_net, d_net, opt_g, opt_d, real, labels, i,
                                                      torch.Generator().manual_seed(i), cfg, TrainConfig(batch_size=batch)))
                     else:

@@ -171,7 +171,12 @@ def train(entry: ModelEntry, split: Split, out_dir: str | Path, cfg: TrainConfig
     seconds = time.perf_counter() - t0
 
     final = G_ema if G_ema is not None else G
-    generator = Generator(entry, model_cfg, copy.deepcopy(final))
+    if entry.task == "class-conditional":  # sample(n, seed, labels=None) draws every class equally often
+        from ganbench.zoo.cdcgan import ConditionalGenerator
+
+        generator = ConditionalGenerator(entry, model_cfg, copy.deepcopy(final))
+    else:
+        generator = Generator(entry, model_cfg, copy.deepcopy(final))
     weights_path = out_dir / "generator.safetensors"
     generator.save(weights_path)
     summary = {**identity, "steps": cfg.steps, "checkpoint_every": cfg.checkpoint_every,

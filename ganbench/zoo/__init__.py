@@ -207,3 +207,4 @@ register_model(ModelEntry("discogan", "discogan", "unpaired-translation", "image
 from ganbench.zoo import cdcgan as _cdcgan  # noqa: E402,F401  (registers "cdcgan"; needs ModelEntry above)
 from ganbench.zoo import srgan as _srgan  # noqa: E402,F401  (registers "srgan")
 from ganbench.zoo import text2img as _text2img  # noqa: E402,F401  (registers "text2img")
+from ganbench.zoo import pixelcnn as _pixelcnn  # noqa: E402,F401  (registers "pixelcnn"; needs ModelEntry above)

@@ -11,8 +11,8 @@ mode. Its tensor names equal ``CDCGANGenerator.main``'s, so its state dict loads
 What differs: the package takes a one-hot float tensor; ``CDCGANGenerator`` takes integer class labels and builds
 the one-hot code itself (the same numbers). The package ships no discriminator or training code;
 ``CDCGANDiscriminator`` is DCGAN's discriminator with the one-hot label broadcast to extra input planes, the usual
-cDCGAN choice. ganbench's training loop is unconditional, so cdcgan weights come from model cards, not from
-``ganbench train``.
+cDCGAN choice. ``ganbench train cdcgan`` trains it through ``ganbench.train.conditional.train_step`` (real labels
+from the dataset, fake labels uniform over the classes).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganbench.train.conditional import train_step
 from ganbench.zoo import DCGAN_PAPER, Generator, ModelEntry, register_model, to_uint8
 from ganbench.zoo.dcgan import DCGANConfig, DCGANDiscriminator, dcgan_init, generator_layers
 
@@ -72,7 +73,7 @@ class CDCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("the class-conditional DCGAN needs class labels: call G(z, labels), or sample through "
-                             "ConditionalGenerator.sample (ganbench's training loop is unconditional)")
+                             "ConditionalGenerator.sample")
         if len(labels) != len(z):
             raise ValueError(f"got {len(z)} latents but {len(labels)} labels")
         x = torch.cat([z.reshape(len(z), -1), one_hot(labels, self.n_classes, z.dtype)], dim=1)
@@ -115,6 +116,10 @@ def balanced_inputs(cfg: CDCGANConfig, batch: int, generator: torch.Generator) -
     return torch.randn(batch, cfg.nz, generator=generator), torch.arange(batch) % cfg.n_classes
 
 
+# "tiny": 32x32 grey MNIST at DCGAN tiny's width; "paper": the published omniart eyes128 checkpoint's configuration
+CDCGAN_PRESETS = {"tiny": {"resolution": 32, "channels": 1, "nz": 100, "n_classes": 10, "ngf": 32, "ndf": 32},
+                  "paper": {"resolution": 128, "channels": 3, "nz": 100, "n_classes": 8, "ngf": 64, "ndf": 64,
+                            "dropout": 0.2}}
 CDCGAN = register_model(ModelEntry("cdcgan", "cdcgan", "class-conditional", "images", CDCGANConfig, CDCGANGenerator,
                                    CDCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), CDCGAN_PAPER,
-                                   generator_inputs=balanced_inputs))
+                                   presets=CDCGAN_PRESETS, generator_inputs=balanced_inputs, train_step=train_step))
