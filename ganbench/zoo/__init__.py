@@ -208,3 +208,5 @@ from ganbench.zoo import cdcgan as _cdcgan  # noqa: E402,F401  (registers "cdcga
 from ganbench.zoo import srgan as _srgan  # noqa: E402,F401  (registers "srgan")
 from ganbench.zoo import text2img as _text2img  # noqa: E402,F401  (registers "text2img")
 from ganbench.zoo import pixelcnn as _pixelcnn  # noqa: E402,F401  (registers "pixelcnn"; needs ModelEntry above)
+from ganbench.zoo import progan as _progan  # noqa: E402,F401  (registers "progan")
+from ganbench.zoo import stylegan2 as _stylegan2  # noqa: E402,F401  (registers "stylegan2")
