@@ -43,7 +43,7 @@ from ganbench.zoo import get_model, untrained_generator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "Suite", "Task", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_job", "existing_result",
+__all__ = ["Job", "Suite", "Task", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_task", "existing_result",
            "EXECUTORS"]
 
 SAMPLES_FORMAT = "ganbench.samples/1"
@@ -286,18 +286,6 @@ def run_task(task: Task, suite: Suite, work_dir: Path, progress: bool = True, fr
     if task.stage == "bench":
         return bench_stage(task.job, suite, work_dir, progress)
     raise ValueError(f"unknown stage {task.stage!r} of task {task.id}")
-
-
-def run_job(job: Job, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False) -> Result:
-    """Every stage of one job, in this process; returns its result (not written)."""
-    info: dict[str, Any] = {}
-    for task in [t for t in plan_tasks(suite) if t.job == job]:
-        out = run_task(task, suite, work_dir, progress, fresh, info)
-        if task.stage == "train":
-            info[task.id] = out
-        if isinstance(out, Result):
-            return out
-    raise ValueError(f"job {job.id} has no result stage")
 
 
 # -- the suite ------------------------------------------------------------------------------------------
