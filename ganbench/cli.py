@@ -116,16 +116,21 @@ def _echo_weight_sets(arch: str, sets: list) -> None:
 @click.option("--ema", "ema_decay", type=float, default=None, help="Keep an EMA of G with this decay (e.g. 0.999).")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
 @click.option("--config", "config", multiple=True, help="Architecture override KEY=VALUE, e.g. ngf=32.")
+@click.option("--preset", default=None, help="Named config of the model (`ganbench ls models`: tiny, paper, ...); "
+                                             "--config overrides apply on top.")
+@click.option("--lr-g", type=float, default=None, help="G learning rate (default: the model's).")
+@click.option("--lr-d", type=float, default=None, help="D learning rate (default: the model's).")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @click.pass_context
 def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, seed, ema_decay, checkpoint_every,
-                  config, resume) -> None:
+                  config, preset, lr_g, lr_d, resume) -> None:
     """Train a zoo model; writes checkpoint, loss log and generator.safetensors to --out.
 
     \b
     Examples:
       ganbench train dcgan --dataset mnist --resolution 32 --steps 1500 --config ngf=32 --config ndf=32 --out runs/dcgan
       ganbench train dcgan --dataset mnist --resolution 32 --steps 3000 --config ngf=32 --config ndf=32 --out runs/dcgan --resume
+      ganbench train stylegan2 --preset tiny --dataset mnist --resolution 32 --steps 700 --batch-size 32 --out runs/sg2
     """
     from ganbench.data import load
     from ganbench.train import TrainConfig, train
@@ -133,8 +138,11 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
 
     _check_name(ctx, MODELS, model)
     _check_name(ctx, DATASETS, dataset)
+    entry = get_model(model)
+    if preset is not None and preset not in entry.presets:
+        ctx.fail(f"--preset: {model} has no preset {preset!r}; valid: {', '.join(sorted(entry.presets)) or 'none'}")
     split = load(dataset, "train", resolution)
-    if get_model(model).task.endswith("translation"):
+    if entry.task.endswith("translation"):
         from ganbench.train.translation import TranslationTrainConfig, train_translation
 
         if not hasattr(split, "domain"):
@@ -142,9 +150,9 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
                      f"colorize_photos, pix2pix_folder, ...), got {dataset!r}")
         overrides = _parse_kv(ctx, config)
         try:
-            entry = get_model(model)
-            model_cfg = entry.make_config("tiny" if "resolution" not in overrides and resolution in (None, 32) else None,
-                                          **({"resolution": resolution} if resolution else {}), **overrides)
+            default = "tiny" if "resolution" not in overrides and resolution in (None, 32) else None
+            model_cfg = entry.make_config(preset or default, **({"resolution": resolution} if resolution else {}),
+                                          **overrides)
             outcome = train_translation(model, model_cfg, split.domain("a"), split.domain("b"), out_dir,
                                         TranslationTrainConfig(steps=steps, batch_size=batch_size, seed=seed,
                                                                checkpoint_every=checkpoint_every), resume=resume)
@@ -155,9 +163,10 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
                                "seconds": round(outcome.seconds, 2)}))
         return
     cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, ema_decay=ema_decay,
-                      checkpoint_every=checkpoint_every)
+                      checkpoint_every=checkpoint_every, lr_g=lr_g, lr_d=lr_d)
+    model_config = {**(entry.presets[preset] if preset else {}), **_parse_kv(ctx, config)}
     try:
-        outcome = train(get_model(model), split, out_dir, cfg, _parse_kv(ctx, config), resume=resume)
+        outcome = train(entry, split, out_dir, cfg, model_config, resume=resume)
     except (FileExistsError, ValueError) as e:
         ctx.fail(str(e))
     if outcome.resumed_from:
@@ -351,6 +360,10 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
         ctx.fail(str(e))
     out = Path(leaderboard_path or s.leaderboard)
     write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {s.name} suite"))
+    from ganbench.runner import reference_checks
+
+    for run_id, what, won in reference_checks(results):
+        click.echo(f"[{s.name}] {run_id}: {'beats' if won else 'does NOT beat'} the reference: {what}", err=True)
     click.echo(f"[{s.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}", err=True)
     click.echo(out.read_text())
 

@@ -8,6 +8,10 @@ becomes up to three tasks with deterministic ids derived from the job's inputs:
 - ``sample``: ``runs/<suite>/<job>/samples.safetensors``, the uint8 samples with their seed and source;
 - ``evaluate``: the result document in the results directory; ``bench``: a throughput result.
 
+Rows of a super-resolution dataset are the SR outputs of the held-out split's downscaled images (beside a bicubic
+reference row); every row also gets the scores of its task (``ganbench.metrics.tasks``): bits/dim for likelihood
+models, CAS for class-conditional ones, R-precision for text-to-image ones, PSNR/SSIM for super-resolution.
+
 Before a task runs, its artifact is checked, not just looked for: a result must parse and name its job, a
 trained generator must hash to the sha256 its ``train.json`` records for the same inputs, a samples file
 must record the same count, seed and generator hash. Every artifact is written atomically (temporary file,
@@ -44,7 +48,7 @@ from ganbench.zoo import get_model, untrained_generator
 log = logging.getLogger(__name__)
 
 __all__ = ["Job", "Suite", "Task", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_task", "existing_result",
-           "EXECUTORS"]
+           "reference_checks", "EXECUTORS"]
 
 SAMPLES_FORMAT = "ganbench.samples/1"
 EXECUTORS = ("local", "ray")
@@ -181,11 +185,19 @@ def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
 
     ds = job.dataset
     sha = None
-    if job.kind == "real":
+    if job.kind in ("real", "bicubic"):
         heldout = load(ds.name, ds.heldout_split, ds.resolution)
         check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
-        samples = SampleSet(heldout.data[:ds.n_samples], f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}",
-                            None)
+        if job.kind == "real":
+            samples = SampleSet(heldout.data[:ds.n_samples],
+                                f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}", None)
+        else:
+            from ganbench.data.superres import bicubic_upscale, downscale
+
+            t0 = time.perf_counter()
+            drawn = bicubic_upscale(downscale(heldout.data[:ds.n_samples]))
+            samples = SampleSet(drawn, f"bicubic x4 of the downscaled split {ds.name}/{ds.heldout_split} sha256 "
+                                       f"{heldout.sha256}", None, time.perf_counter() - t0)
     else:
         if job.kind == "untrained":
             generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
@@ -195,8 +207,18 @@ def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
                 raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
             sha = generator.weights_sha256
         t0 = time.perf_counter()
-        drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
-        samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
+        if generator.entry.task == "super-resolution":  # SR models are scored on the held-out split's LR images
+            from ganbench.data.superres import downscale
+            from ganbench.zoo.srgan import upscale
+
+            heldout = load(ds.name, ds.heldout_split, ds.resolution)
+            check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
+            drawn = upscale(generator.net, downscale(heldout.data[:ds.n_samples]))
+            samples = SampleSet(drawn, f"generator on the downscaled split {ds.name}/{ds.heldout_split} sha256 "
+                                       f"{heldout.sha256}", None, time.perf_counter() - t0)
+        else:
+            drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
+            samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
     meta = {**_expected_samples_meta(job, suite, sha), "source": samples.source, "seed_used": samples.seed,
             "seconds": samples.seconds}
     with atomic_path(_samples_path(job, work_dir)) as tmp:
@@ -212,9 +234,11 @@ def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True
     heldout = load(ds.name, ds.heldout_split, ds.resolution)
     extractor = get_extractor(ds.extractor)
     timings: dict[str, float] = {}
-    if job.kind == "real":
+    generator = None
+    if job.kind in ("real", "bicubic"):
         samples = existing_samples(job, suite, work_dir, None) or sample_stage(job, suite, work_dir)
-        model = model_info_for(f"real data ({ds.heldout_split} split)", None, {}, None)
+        name = f"real data ({ds.heldout_split} split)" if job.kind == "real" else "bicubic x4 upsampling"
+        model = model_info_for(name, None, {}, None)
         task = "reference"
     else:
         entry = get_model(job.model.model)
@@ -235,7 +259,24 @@ def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True
         task = "reference" if job.kind == "untrained" else entry.task
     request = EvalRequest(job.id, "reference" if job.kind != "model" else "model", task, model, reference,
                           extractor, list(ds.metrics), seed=suite.sample_seed, extra_timings=timings, heldout=heldout)
-    return evaluate(request, samples, progress=progress)
+    result = evaluate(request, samples, progress=progress)
+    t0 = time.perf_counter()
+    extra = task_scores(job, suite, generator, samples, reference, heldout)
+    if extra:
+        result.scores.update(extra)
+        result.timings["task_metrics"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def task_scores(job: Job, suite: Suite, generator: Any, samples: SampleSet, reference: Any, heldout: Any
+                ) -> dict[str, Any]:
+    """The scores of a row's task beside the sample metrics every row gets (``ganbench.metrics.task_scores``)."""
+    from ganbench.metrics.tasks import task_scores as scores_for_task
+
+    has = {m.model for m in suite.models if m.dataset == job.dataset.name}
+    tasks = {get_model(m).task for m in has}
+    return scores_for_task(job.kind, job.dataset.task, tasks, generator, samples.samples, reference, heldout,
+                           suite.sample_seed)
 
 
 def bench_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
@@ -350,3 +391,36 @@ def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | No
             if isinstance(out, Result):
                 finished(task, out)
     return [done[j.id] for j in suite.jobs() if j.id in done]
+
+
+def reference_checks(results: list[Result]) -> list[tuple[str, str, bool]]:
+    """What each trained model of a suite must beat, checked: (run id, what was compared, whether it won).
+
+    - FID against the untrained row of the same zoo entry (a trained network must beat its initialisation);
+    - bits/dim against 8, the uniform distribution over 256 levels (likelihood models);
+    - PSNR on Y against the bicubic row (super-resolution models);
+    - CAS against chance, 1 / classes (class-conditional models).
+    """
+    checks = []
+    for r in results:
+        if r.kind != "model" or r.dataset is None:
+            continue
+        same_data = [x for x in results if x.dataset is not None and x.dataset.name == r.dataset.name]
+        untrained = [x for x in same_data if x.kind == "reference" and x.model.entry == r.model.entry
+                     and x.model.weights_sha256 is None and x.model.entry is not None]
+        for u in untrained:
+            if "fid" in r.scores and "fid" in u.scores:
+                a, b = r.scores["fid"].value, u.scores["fid"].value
+                checks.append((r.run_id, f"FID {a:.2f} < untrained {b:.2f}", a < b))
+        if "bits_per_dim" in r.scores:
+            v = r.scores["bits_per_dim"].value
+            checks.append((r.run_id, f"bits/dim {v:.3f} < 8 (uniform)", v < 8.0))
+        bicubic = [x for x in same_data if x.model.name == "bicubic x4 upsampling"]
+        if bicubic and "psnr_y" in r.scores and "psnr_y" in bicubic[0].scores:
+            a, b = r.scores["psnr_y"].value, bicubic[0].scores["psnr_y"].value
+            checks.append((r.run_id, f"PSNR-Y {a:.2f} dB > bicubic {b:.2f} dB", a > b))
+        if "cas" in r.scores:
+            classes = int(r.model.config.get("n_classes", 10))
+            v = r.scores["cas"].value
+            checks.append((r.run_id, f"CAS {v:.3f} > chance {1 / classes:.3f}", v > 1 / classes))
+    return checks

@@ -23,7 +23,20 @@ class DatasetPlan:
     reference_split: str = "train"  # split whose features are the reference
     heldout_split: str = "test"  # split scored as the "real data" row
     metrics: tuple[str, ...] = ()  # empty: the defaults for the data kind
-    untrained: dict[str, Any] | None = None  # {"model": name, "config": {...}} for the untrained row
+    # {"model": name, "config": {...}} for the untrained row, or a list of them (one row each)
+    untrained: dict[str, Any] | tuple[dict[str, Any], ...] | None = None
+
+    def untrained_plans(self) -> list["ModelPlan"]:
+        """One plan per untrained reference row (config presets already resolved by ``load_suite``)."""
+        rows = [self.untrained] if isinstance(self.untrained, dict) else list(self.untrained or ())
+        return [ModelPlan(u["model"], self.name, dict(u.get("config", {}))) for u in rows]
+
+    @property
+    def task(self) -> str | None:
+        """The dataset's task in the registry ("super-resolution"), None for plain image and point sets."""
+        from ganbench.registry import DATASETS
+
+        return DATASETS.meta(self.name).get("task")
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class Job:
     """One unit of work: train (if a model) and evaluate, producing one result."""
 
     id: str  # stable: derived from every input that changes the result
-    kind: str  # "model", "real", "untrained" or "bench"
+    kind: str  # "model", "real", "untrained", "bicubic" (super-resolution data) or "bench"
     dataset: DatasetPlan
     model: ModelPlan | None  # None for the real-data row
     seed: int  # training seed (untrained: initialisation seed)
@@ -74,8 +87,9 @@ class Suite:
         jobs = []
         for ds in self.datasets.values():
             jobs.append(Job(_job_id("real", ds.name, {"ds": ds, "seed": self.sample_seed}), "real", ds, None, 0))
-            if ds.untrained:
-                plan = ModelPlan(ds.untrained["model"], ds.name, dict(ds.untrained.get("config", {})))
+            if ds.task == "super-resolution":  # the reference every SR model is compared with
+                jobs.append(Job(_job_id("bicubic", ds.name, {"ds": ds}), "bicubic", ds, None, 0))
+            for plan in ds.untrained_plans():
                 jobs.append(Job(_job_id(f"untrained_{plan.model}", ds.name, {"ds": ds, "m": plan, "s": self.sample_seed}),
                                 "untrained", ds, plan, 0))
         for m in self.models:
@@ -100,6 +114,26 @@ def _suite_error(path: Path, msg: str) -> ValueError:
     return ValueError(f"suite {str(path)!r}: {msg}")
 
 
+def _with_preset(path: Path, table: dict[str, Any], what: str) -> dict[str, Any]:
+    """A model table with its ``preset`` (a named config of the zoo entry) merged under its ``config``.
+
+    The preset is resolved here, so a job id, a checkpoint and a result record the full configuration: a preset
+    edited later gives new jobs instead of being mistaken for the old one.
+    """
+    from ganbench.registry import MODELS
+
+    if table.get("model") not in MODELS:
+        raise _suite_error(path, f"{what}: " + MODELS._unknown_message(str(table.get("model"))))
+    preset = table.pop("preset", None)
+    if preset is not None:
+        entry = MODELS.get(table["model"])
+        if preset not in entry.presets:
+            raise _suite_error(path, f"{what}: {table['model']} has no preset {preset!r}; valid: "
+                                     f"{', '.join(sorted(entry.presets)) or 'none'}")
+        table["config"] = {**entry.presets[preset], **table.get("config", {})}
+    return table
+
+
 def load_suite(name_or_path: str) -> Suite:
     """A built-in suite by registry name, or a suite TOML file by path."""
     path = Path(name_or_path)
@@ -116,7 +150,15 @@ def load_suite(name_or_path: str) -> Suite:
             raise _suite_error(path, EXTRACTORS._unknown_message(str(d.get("extractor"))))
         d = dict(d)
         d["metrics"] = tuple(d.get("metrics", ()))
-        datasets[d["name"]] = DatasetPlan(**d)
+        untrained = d.get("untrained")
+        if isinstance(untrained, list):
+            d["untrained"] = tuple(_with_preset(path, dict(u), f"dataset {d['name']!r} untrained row") for u in untrained)
+        elif isinstance(untrained, dict):
+            d["untrained"] = _with_preset(path, dict(untrained), f"dataset {d['name']!r} untrained row")
+        try:
+            datasets[d["name"]] = DatasetPlan(**d)
+        except TypeError as e:
+            raise _suite_error(path, f"dataset {d['name']!r}: {e}") from None
     models = []
     for m in doc.get("models", []):
         if m.get("model") not in MODELS:
@@ -124,9 +166,12 @@ def load_suite(name_or_path: str) -> Suite:
         if m.get("dataset") not in datasets:
             raise _suite_error(path, f"model {m['model']!r} names dataset {m.get('dataset')!r}, "
                                      f"which the suite does not define ({', '.join(datasets)})")
-        m = dict(m)
+        m = _with_preset(path, dict(m), f"model {m['model']!r}")
         m["seeds"] = tuple(m.get("seeds", (0,)))
-        models.append(ModelPlan(**m))
+        try:
+            models.append(ModelPlan(**m))
+        except TypeError as e:
+            raise _suite_error(path, f"model {m['model']!r}: {e}") from None
     bench = None
     if "bench" in doc:
         b = dict(doc["bench"])
