@@ -71,6 +71,30 @@ def test_paper_preset_conditioning_sizes_equal_stackgans() -> None:
     assert z.shape == (2, 100) and G.eval()(z, tokens).shape == (2, 3, 64, 64)
 
 
+# GAN-CLS in PyTorch, aelnouby/Text-to-Image-Synthesis models/gan_cls.py at 0d7112688585f5d13e4478cbad64fa7e4fd1fbf1:
+# netG is DCGAN's generator on the 100 + 128 latent, netD_1 DCGAN's 64x64 discriminator trunk (no biases); counted by
+# hand from those layers: netG 228*512*16 + 512*256*16 + 256*128*16 + 128*64*16 + 64*3*16 + BN 2*(512+256+128+64)
+# = 4,625,280; netD_1 3*64*16 + 64*128*16 + 128*256*16 + 256*512*16 + BN 2*(128+256+512) = 2,757,376.
+# StackGAN-Pytorch code/model.py at e444c81194a6afe62279bd5db4788635d6f98f70: D_GET_LOGITS(ndf=64, nef=128) is
+# conv3x3(640, 512, bias=False), BN(512), Conv2d(512, 1, 4, stride=4) with bias: 2,949,120 + 1,024 + 8,193.
+REF_NETG, REF_NETD_1, REF_D_GET_LOGITS = 4_625_280, 2_757_376, 2_958_337
+
+
+def test_paper_preset_networks_have_the_reference_parameter_counts() -> None:
+    cfg = TEXT2IMG.make_config("paper")
+    G, D = Text2ImgGenerator(cfg), Text2ImgDiscriminator(cfg)
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    assert count(G.main) == REF_NETG and count(D.image) == REF_NETD_1 and count(D.joint) == REF_D_GET_LOGITS
+    # the text side: CA_NET's Linear(1024, 256) in G; GAN-CLS's projection Linear(1024, 128) in D (its BatchNorm1d
+    # is left out here); the GRU text encoders replace the pretrained char-CNN-RNN, which both references load frozen
+    assert count(G.ca) == 262_400 and count(D.compress) == 131_200
+    assert count(G) - count(G.text) == REF_NETG + 262_400
+    assert count(D) - count(D.text) == REF_NETD_1 + REF_D_GET_LOGITS + 131_200
+
+
 # ------------------------------------------------------------------------------------------------ networks
 
 
