@@ -179,3 +179,25 @@ def test_cuda_bench_synchronises_and_reports_device():
     assert report.clock == "cuda events"
     assert report.hardware["device_name"] and report.hardware["cuda"]
     assert 0 < report.rows[0].utilisation <= 1.2
+
+
+def test_model_training_steps_are_timed_past_their_schedules(monkeypatch):
+    """ProGAN's step grows the networks with the step index: the bench must time the full-resolution step, not 4x4."""
+    import ganbench.train.progan as progan_train
+    from ganbench.bench import STEADY_STEP
+
+    seen = []
+    original = progan_train.progan_step
+
+    def recording(ctx):
+        row = original(ctx)
+        seen.append((ctx.step, row["resolution"], row["alpha"]))
+        return row
+
+    monkeypatch.setattr(progan_train, "progan_step", recording)
+    micro = dict(resolution=16, channels=1, nz=8, fmap_base=32, fmap_max=8, mbstd_group=2, stable_steps=3,
+                 fade_steps=3)
+    bench_model("progan", BenchSettings(batch_sizes=(2,), repeats=1, warmup=0, min_seconds=0.0), train=True,
+                config=micro, progress=False)
+    assert seen and all(step >= STEADY_STEP and (res, alpha) == (16, 1.0) for step, res, alpha in seen)
+    assert STEADY_STEP % 16 == 0  # StyleGAN2's lazy R1 (every 16 steps) keeps its phase

@@ -37,6 +37,7 @@ from ganbench.bench.timer import time_region
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
+STEADY_STEP = 1_000_000_000  # training-step index the bench times model-specific steps at (divisible by 16)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,9 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
                     if entry.train_step is not None:  # the model's own step (regularisers, conditioning, ...)
                         labels = (inputs[1] if entry.task == "class-conditional" and len(inputs) > 1
                                   else torch.arange(batch, device=device) % 10)
-                        entry.train_step(StepContext(g_net, d_net, opt_g, opt_d, real, labels, i,
+                        # a step index past any schedule: ProGAN is timed grown to full resolution, SRGAN after its
+                        # warm-up; a multiple of 16 keeps StyleGAN2's lazy-regularisation phase
+                        entry.train_step(StepContext(g_net, d_net, opt_g, opt_d, real, labels, STEADY_STEP + i,
                                                      torch.Generator().manual_seed(i), cfg, TrainConfig(batch_size=batch)))
                     else:
                         adversarial_step(g_net, d_net, opt_g, opt_d, real, *inputs, d_loss, g_loss)
