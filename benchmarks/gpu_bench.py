@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as e:  # one model failing must not lose the others' numbers
                 rows.append({"what": label, "note": f"failed: {type(e).__name__}: {e}"[:200]})
             print(f"{label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            write(args, device, rows, reports, time.perf_counter() - t_start, partial=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         if not os.environ.get("GANBENCH_INCEPTION_WEIGHTS"):
@@ -109,13 +110,26 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append({"what": ext, "note": f"failed: {type(e).__name__}: {e}"[:200]})
             print(f"{ext}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
+    write(args, device, rows, reports, time.perf_counter() - t_start, partial=False)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write(args: argparse.Namespace, device: torch.device, rows: list[dict], reports: list[dict], total: float,
+          partial: bool) -> None:
+    """Write the table and the JSON reports; called after every model too, so a run cut short keeps its numbers."""
     hw = hardware(device)
-    total = time.perf_counter() - t_start
     name = f"{'gpu' if device.type == 'cuda' else 'cpu'}-{slug(hw['device_name'])}"
     args.out.mkdir(parents=True, exist_ok=True)
     ceiling = {r["settings"]["precision"]: r["ceiling"] for r in reports}
     lines = [f"# ganbench throughput: {hw['device_name']}", "",
-             f"Written by `python benchmarks/gpu_bench.py{' --quick' if args.quick else ''}` in {total:.0f} s. "
+             f"Written by `python benchmarks/gpu_bench.py{' --quick' if args.quick else ''}"
+             f"{'' if args.models == '*' else f' --models {args.models!r}'}` in {total:.0f} s"
+             f"{' (interrupted: the models so far)' if partial else ''}. "
              f"Device {hw['device']} ({hw['device_name']}), torch {hw['torch']}, CUDA {hw.get('cuda')}, "
              f"driver {hw.get('driver')}, cuDNN {hw.get('cudnn')}, {hw['threads']} CPU threads.", "",
              "Ceilings (dense square matmul timed in the same run): "
@@ -137,11 +151,12 @@ def main(argv: list[str] | None = None) -> None:
                                         fmt(r.get("MFLOP/img"), ".2f"), fmt(r.get("TFLOP/s"), ".2f"),
                                         fmt(r.get("util"), ".2f"), fmt(r.get("peak MB"), ".0f"),
                                         fmt(r.get("drift"), ".1e"), fmt(r.get("params"), ","), r.get("note", "")]) + " |")
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    (args.out / f"{name}.json").write_text(json.dumps({"hardware": hw, "seconds": total, "reports": reports},
-                                                      indent=1, default=str) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {args.out / (name + '.md')} in {total:.0f} s", file=sys.stderr)
+    _write_atomic(args.out / f"{name}.md", "\n".join(lines) + "\n")
+    _write_atomic(args.out / f"{name}.json", json.dumps({"hardware": hw, "seconds": total, "partial": partial,
+                                                         "reports": reports}, indent=1, default=str) + "\n")
+    if not partial:
+        print("\n".join(lines))
+        print(f"wrote {args.out / (name + '.md')} in {total:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
