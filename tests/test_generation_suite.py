@@ -161,3 +161,17 @@ def test_reference_checks_catch_a_model_worse_than_its_untrained_network(small_r
                                                _score(8.2)})
     assert [won for _, _, won in reference_checks([better, untrained])] == [True, True]
     assert [won for _, _, won in reference_checks([worse, untrained])] == [False, False]
+
+
+def test_the_report_redraws_the_super_resolution_rows_exactly(small_run):
+    from safetensors.torch import load_file
+
+    from ganbench.report.html import checkpoint_index, redraw
+
+    suite, results, work = small_run
+    index = checkpoint_index([work])
+    for kind, model in (("bicubic", None), ("model", "srgan")):
+        job, result = _row(suite, results, kind, model, dataset="sr_digits")
+        scored = load_file(str(work / job.id / "samples.safetensors"))["samples"]
+        redrawn = redraw(result, index)
+        assert redrawn.data is not None and torch.equal(redrawn.data, scored), redrawn.origin
