@@ -9,7 +9,7 @@ becomes up to three tasks with deterministic ids derived from the job's inputs:
 - ``evaluate``: the result document in the results directory; ``bench``: a throughput result.
 
 Rows of a super-resolution dataset are the SR outputs of the held-out split's downscaled images (beside a bicubic
-reference row); every row also gets the scores of its task (``ganbench.metrics.tasks``): bits/dim for likelihood
+reference row); every row also gets the scores of its task (``ganbench.runner.tasks``): bits/dim for likelihood
 models, CAS for class-conditional ones, R-precision for text-to-image ones, PSNR/SSIM for super-resolution.
 
 Before a task runs, its artifact is checked, not just looked for: a result must parse and name its job, a
@@ -270,8 +270,8 @@ def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True
 
 def task_scores(job: Job, suite: Suite, generator: Any, samples: SampleSet, reference: Any, heldout: Any
                 ) -> dict[str, Any]:
-    """The scores of a row's task beside the sample metrics every row gets (``ganbench.metrics.task_scores``)."""
-    from ganbench.metrics.tasks import task_scores as scores_for_task
+    """The scores of a row's task beside the sample metrics every row gets (``ganbench.runner.tasks``)."""
+    from ganbench.runner.tasks import task_scores as scores_for_task
 
     has = {m.model for m in suite.models if m.dataset == job.dataset.name}
     tasks = {get_model(m).task for m in has}

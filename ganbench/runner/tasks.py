@@ -1,7 +1,9 @@
 """The scores a row of a suite gets for its task, beside the sample metrics (FID, KID, PRDC, ...) every row gets.
 
 A leaderboard scores every model by the same sample metrics against the same reference; each task also has the
-numbers its papers report, which need more than the samples:
+numbers its papers report, which need more than the samples (a likelihood, labelled or captioned draws, the
+low-resolution inputs), so they are gathered here, in the runner, which holds the models; ``ganbench.metrics``
+computes each score from tensors only:
 
 - ``likelihood`` (PixelCNN): bits/dim of the held-out split under the model (``ganbench.zoo.pixelcnn``); uniform
   over 256 levels is exactly 8;
