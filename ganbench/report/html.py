@@ -60,15 +60,13 @@ def checkpoint_index(roots: list[Path]) -> dict[str, Path]:
 
 
 _SPLIT_SOURCE = re.compile(r"^split (?P<dataset>[a-z0-9_]+)/(?P<split>[a-z0-9_]+) sha256 (?P<sha>[0-9a-f]{64})$")
-# super-resolution rows (ganbench.runner): outputs for the held-out split's downscaled images
-_SR_SOURCE = re.compile(r"^(?P<who>bicubic x4 of|generator on) the downscaled split (?P<dataset>[a-z0-9_]+)/"
-                        r"(?P<split>[a-z0-9_]+) sha256 (?P<sha>[0-9a-f]{64})$")
 
 
 def redraw(result: Result, checkpoints: dict[str, Path]) -> Samples:
     """The samples ``result`` was scored on, when they can be rebuilt exactly."""
     from ganbench.data import load
     from ganbench.registry import MODELS
+    from ganbench.runner.tasks import parse_super_resolved, super_resolved
     from ganbench.zoo import load_generator, untrained_generator
 
     n, seed, source = int(result.samples["n"]), result.samples.get("seed"), str(result.samples.get("source", ""))
@@ -80,24 +78,18 @@ def redraw(result: Result, checkpoints: dict[str, Path]) -> Samples:
             return Samples(None, f"the split {m['dataset']}/{m['split']} here has another content hash than the scored one")
         return Samples(split.data[:n], f"real split {m['dataset']}/{m['split']} (sha256 {m['sha'][:12]}… checked), first {n}")
     sha = result.model.weights_sha256
-    m = _SR_SOURCE.match(source)
-    if m:
-        from ganbench.data.superres import bicubic_upscale, downscale
-
-        split = load(m["dataset"], m["split"], resolution)
-        if split.sha256 != m["sha"]:
-            return Samples(None, f"the split {m['dataset']}/{m['split']} here has another content hash than the scored one")
-        lr = downscale(split.data[:n])
-        if m["who"].startswith("bicubic"):
-            return Samples(bicubic_upscale(lr), f"bicubic x4 of the downscaled {m['dataset']}/{m['split']} "
-                                                f"(sha256 {m['sha'][:12]}… checked), first {n}")
+    sr = parse_super_resolved(source)  # super-resolution rows: outputs for the held-out split's downscaled images
+    if sr:
+        split = load(sr["dataset"], sr["split"], resolution)
+        where = f"the downscaled {sr['dataset']}/{sr['split']} (sha256 {sr['sha256'][:12]}… checked), first {n}"
+        if split.sha256 != sr["sha256"]:
+            return Samples(None, f"the split {sr['dataset']}/{sr['split']} here has another content hash than the scored one")
+        if sr["bicubic"]:
+            return Samples(super_resolved(split, n)[0], f"bicubic x4 of {where}")
         if sha and sha in checkpoints:
-            from ganbench.zoo.srgan import upscale
-
-            return Samples(upscale(load_generator(checkpoints[sha]).net, lr),
-                           f"{checkpoints[sha]} (sha256 {sha[:12]}… checked) on the downscaled {m['dataset']}/"
-                           f"{m['split']}, first {n}")
-    if not m and (source != "generator" or seed is None):
+            return Samples(super_resolved(split, n, load_generator(checkpoints[sha]).net)[0],
+                           f"{checkpoints[sha]} (sha256 {sha[:12]}… checked) on {where}")
+    if not sr and (source != "generator" or seed is None):
         return Samples(None, f"samples came from {source or 'an unknown source'}, which the report does not redraw")
     if sha and sha in checkpoints:
         gen = load_generator(checkpoints[sha])

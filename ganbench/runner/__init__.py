@@ -42,6 +42,7 @@ from ganbench.features import get_extractor
 from ganbench.results.schema import Result
 from ganbench.results.store import atomic_path, read_result, write_result
 from ganbench.runner.suite import BenchPlan, Job, Suite, load_suite
+from ganbench.runner.tasks import super_resolved, task_scores
 from ganbench.train import TrainConfig, train
 from ganbench.zoo import get_model, untrained_generator
 
@@ -192,12 +193,9 @@ def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
             samples = SampleSet(heldout.data[:ds.n_samples],
                                 f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}", None)
         else:
-            from ganbench.data.superres import bicubic_upscale, downscale
-
             t0 = time.perf_counter()
-            drawn = bicubic_upscale(downscale(heldout.data[:ds.n_samples]))
-            samples = SampleSet(drawn, f"bicubic x4 of the downscaled split {ds.name}/{ds.heldout_split} sha256 "
-                                       f"{heldout.sha256}", None, time.perf_counter() - t0)
+            drawn, source = super_resolved(heldout, ds.n_samples)
+            samples = SampleSet(drawn, source, None, time.perf_counter() - t0)
     else:
         if job.kind == "untrained":
             generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
@@ -208,14 +206,10 @@ def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
             sha = generator.weights_sha256
         t0 = time.perf_counter()
         if generator.entry.task == "super-resolution":  # SR models are scored on the held-out split's LR images
-            from ganbench.data.superres import downscale
-            from ganbench.zoo.srgan import upscale
-
             heldout = load(ds.name, ds.heldout_split, ds.resolution)
             check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
-            drawn = upscale(generator.net, downscale(heldout.data[:ds.n_samples]))
-            samples = SampleSet(drawn, f"generator on the downscaled split {ds.name}/{ds.heldout_split} sha256 "
-                                       f"{heldout.sha256}", None, time.perf_counter() - t0)
+            drawn, source = super_resolved(heldout, ds.n_samples, generator.net)
+            samples = SampleSet(drawn, source, None, time.perf_counter() - t0)
         else:
             drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
             samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
@@ -261,22 +255,13 @@ def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True
                           extractor, list(ds.metrics), seed=suite.sample_seed, extra_timings=timings, heldout=heldout)
     result = evaluate(request, samples, progress=progress)
     t0 = time.perf_counter()
-    extra = task_scores(job, suite, generator, samples, reference, heldout)
+    suite_tasks = {get_model(m.model).task for m in suite.models if m.dataset == ds.name}
+    extra = task_scores(job.kind, ds.task, suite_tasks, generator, samples.samples, reference, heldout,
+                        suite.sample_seed)
     if extra:
         result.scores.update(extra)
         result.timings["task_metrics"] = round(time.perf_counter() - t0, 3)
     return result
-
-
-def task_scores(job: Job, suite: Suite, generator: Any, samples: SampleSet, reference: Any, heldout: Any
-                ) -> dict[str, Any]:
-    """The scores of a row's task beside the sample metrics every row gets (``ganbench.runner.tasks``)."""
-    from ganbench.runner.tasks import task_scores as scores_for_task
-
-    has = {m.model for m in suite.models if m.dataset == job.dataset.name}
-    tasks = {get_model(m).task for m in has}
-    return scores_for_task(job.kind, job.dataset.task, tasks, generator, samples.samples, reference, heldout,
-                           suite.sample_seed)
 
 
 def bench_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:

@@ -18,11 +18,40 @@ computes each score from tensors only:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
 
 from ganbench.results.schema import Score
+
+# the recorded source of super-resolution samples, which the HTML report parses to redraw them
+_SR_SOURCE = re.compile(r"^(?P<who>bicubic x4 of|generator on) the downscaled split (?P<dataset>[a-z0-9_]+)/"
+                        r"(?P<split>[a-z0-9_]+) sha256 (?P<sha>[0-9a-f]{64})$")
+
+
+def super_resolved(heldout: Any, n: int, net: torch.nn.Module | None = None) -> tuple[torch.Tensor, str]:
+    """(uint8 outputs, source) for the first ``n`` images of a held-out SR split: each image is downscaled x4 and
+    brought back up by ``net`` (an SR generator network) or, without one, by bicubic upsampling (the reference row).
+    The source names the split and its content hash, so ``parse_super_resolved`` can rebuild the same outputs."""
+    from ganbench.data.superres import bicubic_upscale, downscale
+
+    lr = downscale(heldout.data[:n])
+    if net is None:
+        out, who = bicubic_upscale(lr), "bicubic x4 of"
+    else:
+        from ganbench.zoo.srgan import upscale
+
+        out, who = upscale(net, lr), "generator on"
+    return out, f"{who} the downscaled split {heldout.dataset}/{heldout.split} sha256 {heldout.sha256}"
+
+
+def parse_super_resolved(source: str) -> dict[str, Any] | None:
+    """The parts of a ``super_resolved`` source (bicubic: bool, dataset, split, sha256), or None for other sources."""
+    m = _SR_SOURCE.match(source)
+    if m is None:
+        return None
+    return {"bicubic": m["who"].startswith("bicubic"), "dataset": m["dataset"], "split": m["split"], "sha256": m["sha"]}
 
 
 def task_scores(kind: str, dataset_task: str | None, suite_tasks: set[str], generator: Any, samples: torch.Tensor,
@@ -74,4 +103,4 @@ def task_scores(kind: str, dataset_task: str | None, suite_tasks: set[str], gene
     return {}
 
 
-__all__ = ["task_scores"]
+__all__ = ["parse_super_resolved", "super_resolved", "task_scores"]
