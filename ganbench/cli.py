@@ -5,6 +5,7 @@ Results go to stdout (tables, or JSON with --json); progress bars and logs go to
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -14,16 +15,17 @@ from pathlib import Path
 
 import click
 
-from ganbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, SUITES, Registry, UnknownNameError
+from ganbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, SUITES, TASKS, Registry, UnknownNameError
 
 KINDS: dict[str, Registry] = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS,
-                              "extractors": EXTRACTORS, "suites": SUITES}
+                              "extractors": EXTRACTORS, "tasks": TASKS, "suites": SUITES}
 
 
 def _load_registries() -> None:
     import ganbench.features  # noqa: F401  (registers extractors)
     import ganbench.metrics  # noqa: F401
     import ganbench.runner.suite  # noqa: F401
+    import ganbench.tasks  # noqa: F401
     import ganbench.zoo  # noqa: F401
 
 
@@ -80,8 +82,8 @@ def ls_command(kind: str | None, pattern: str) -> None:
         click.echo(f"{k}:")
         for name in reg.list(pattern):
             meta = reg.meta(name)
-            detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family")
-                               if key in meta)
+            detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family",
+                                                                "output", "rows", "main") if key in meta)
             desc = meta.get("description", "")
             click.echo(f"  {name:<20} {detail}{'  ' + desc if desc else ''}".rstrip())
             if k == "models":
@@ -111,7 +113,7 @@ def _echo_weight_sets(arch: str, sets: list) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resolution", type=int, default=None, help="Image side to train at (e.g. 32).")
 @click.option("--steps", type=int, default=2000, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=int, default=None, help="Samples per step (default: the model's reference batch).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ema", "ema_decay", type=float, default=None, help="Keep an EMA of G with this decay (e.g. 0.999).")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
@@ -141,33 +143,17 @@ def train_command(ctx, model, dataset, out_dir, resolution, steps, batch_size, s
     entry = get_model(model)
     if preset is not None and preset not in entry.presets:
         ctx.fail(f"--preset: {model} has no preset {preset!r}; valid: {', '.join(sorted(entry.presets)) or 'none'}")
-    split = load(dataset, "train", resolution)
-    if entry.task.endswith("translation"):
-        from ganbench.train.translation import TranslationTrainConfig, train_translation
-
-        if not hasattr(split, "domain"):
-            ctx.fail(f"{model} translates images: --dataset must be a translation task (edges2digits, mnist2digits8, "
-                     f"colorize_photos, pix2pix_folder, ...), got {dataset!r}")
-        overrides = _parse_kv(ctx, config)
-        try:
-            default = "tiny" if "resolution" not in overrides and resolution in (None, 32) else None
-            model_cfg = entry.make_config(preset or default, **({"resolution": resolution} if resolution else {}),
-                                          **overrides)
-            outcome = train_translation(model, model_cfg, split.domain("a"), split.domain("b"), out_dir,
-                                        TranslationTrainConfig(steps=steps, batch_size=batch_size, seed=seed,
-                                                               checkpoint_every=checkpoint_every), resume=resume)
-        except (FileExistsError, ValueError) as e:
-            ctx.fail(str(e))
-        click.echo(json.dumps({"weights": {k: str(v) for k, v in outcome.weights_paths.items()},
-                               "steps": outcome.steps, "resumed_from": outcome.resumed_from,
-                               "seconds": round(outcome.seconds, 2)}))
-        return
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, ema_decay=ema_decay,
-                      checkpoint_every=checkpoint_every, lr_g=lr_g, lr_d=lr_d)
-    model_config = {**(entry.presets[preset] if preset else {}), **_parse_kv(ctx, config)}
+    overrides = _parse_kv(ctx, config)
+    model_config = {**(entry.presets[preset] if preset else {}), **overrides}
+    if resolution is not None and "resolution" not in overrides and \
+            "resolution" in {f.name for f in dataclasses.fields(entry.config_cls)}:
+        model_config["resolution"] = resolution  # the networks are built for the data they train on
     try:
+        split = load(dataset, "train", resolution)
+        cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, ema_decay=ema_decay,
+                          checkpoint_every=checkpoint_every, lr_g=lr_g, lr_d=lr_d)
         outcome = train(entry, split, out_dir, cfg, model_config, resume=resume)
-    except (FileExistsError, ValueError) as e:
+    except (FileExistsError, ValueError, TypeError) as e:
         ctx.fail(str(e))
     if outcome.resumed_from:
         click.echo(f"resumed from step {outcome.resumed_from}", err=True)
@@ -225,55 +211,51 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
       ganbench eval examples/my_gan/my_gan.py:LinearGenerator --dataset mnist --resolution 32
     """
     from ganbench.data import image_folder, load
-    from ganbench.evaluate import EvalRequest, SampleSet, check_sample_count, evaluate, model_info_for
+    from ganbench.evaluate import Protocol, Row, evaluate
     from ganbench.features import get_extractor
+    from ganbench.results.schema import SampleInfo
     from ganbench.results.store import write_result
+    from ganbench.tasks import SampleSet, check_sample_count
     from ganbench.zoo.user import resolve_generator
 
     _check_name(ctx, DATASETS, dataset)
     metric_names = [m.strip() for m in metrics.split(",")] if metrics else []
     for m in metric_names:
         _check_name(ctx, METRICS, m)
+    if extractor is not None:
+        _check_name(ctx, EXTRACTORS, extractor)
     try:
         src = Path(source)
+        model, samples, row = None, None, Row()
         if src.is_dir():
             channels = DATASETS.meta(dataset).get("channels", 3)
             # without --resolution the samples keep their size and the reference is brought to it
             folder = image_folder(src, resolution=resolution, channels=channels)
             check_sample_count(len(folder), n_samples, f"image folder {str(src)!r}")
-            samples = SampleSet(folder.data[:n_samples], f"folder {folder.source}", None)
-            model = model_info_for(src.name, None, {}, None)
-            task, run_id = "unconditional", f"folder_{src.name}-{dataset}-s{seed}"
+            samples = SampleSet(folder.data[:n_samples], SampleInfo(n_samples, "folder", path=folder.source,
+                                                                    resize=folder.resize))
+            row = Row(name=src.name, run_id=f"folder_{src.name}-{dataset}-s{seed}")
             resolution = resolution or int(folder.data.shape[-1])
         else:
-            gen = resolve_generator(source)
-            t0 = time.perf_counter()
-            drawn = gen.sample(min(n_samples, 64) if dry_run else n_samples, seed=seed)
-            samples = SampleSet(drawn, "generator", seed, time.perf_counter() - t0)
-            if gen.data_kind == "images":
-                resolution = resolution or int(drawn.shape[-1])
-            model = model_info_for(gen.entry.name, gen.entry.name, gen.config, gen.weights_sha256)
-            task, run_id = gen.entry.task, f"{gen.entry.name}_{gen.weights_sha256[:8]}-{dataset}-s{seed}"
-        reference = load(dataset, reference_split, resolution)
-        ext_name = extractor or ("points2d" if reference.kind == "points" else "mnist_cnn")
-        _check_name(ctx, EXTRACTORS, ext_name)
-        heldout = None if heldout_split == "none" else load(dataset, heldout_split, resolution)
+            model = resolve_generator(source)
+        kind = DATASETS.meta(dataset).get("kind", "images")
+        ext_name = extractor or ("points2d" if kind == "points" else "mnist_cnn")
+        protocol = Protocol(dataset, ext_name, n_samples, seed, resolution, reference_split,
+                            None if heldout_split == "none" else heldout_split, tuple(metric_names))
         if dry_run:
             from ganbench.bench.estimate import estimate_evaluation, results_in
 
-            sampler = None if src.is_dir() else (lambda k: gen.sample(k, seed=seed))
+            reference = load(dataset, reference_split, resolution)
+            heldout = None if heldout_split == "none" else load(dataset, heldout_split, resolution)
+            sampler = None if model is None else (lambda k: model.sample(k, seed=seed))
             est = estimate_evaluation(sampler, n_samples, get_extractor(ext_name), reference, heldout,
                                       previous=results_in(out_dir))
             click.echo(f"dry run: {n_samples} samples against {dataset}/{reference_split} with {ext_name}")
             click.echo(est.format())
             return
-        if nproc < 1:
-            raise ValueError(f"--nproc must be >= 1, got {nproc}")
         rank = _init_torchrun()
-        request = EvalRequest(run_id, "model", task, model, reference, get_extractor(ext_name), metric_names, seed,
-                              heldout=heldout, nproc=nproc)
-        result = evaluate(request, samples)
-    except (ValueError, FileNotFoundError) as e:
+        result = evaluate(protocol, model=model, samples=samples, row=row, nproc=nproc)
+    except (ValueError, FileNotFoundError, TypeError) as e:
         ctx.fail(str(e))
     if rank != 0:
         return  # under torchrun every rank computed the same result; rank 0 writes and prints it
@@ -326,25 +308,10 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
 
     if not (suite.endswith(".toml") and Path(suite).exists()):
         _check_name(ctx, SUITES, suite)
-    from ganbench.runner.translation import (load_translation_suite, main_metric_wins, run_translation_suite,
-                                             translation_suite_path)
-
-    tpath = translation_suite_path(suite)
-    if tpath is not None:
-        ts = load_translation_suite(tpath)
-        t0 = time.perf_counter()
-        results = run_translation_suite(ts, Path(results_dir) if results_dir else None,
-                                        Path(work_dir) if work_dir else None, fresh=fresh,
-                                        on_job=lambda job, state: click.echo(f"[{ts.name}] {job.id}: {state}", err=True))
-        out = Path(leaderboard_path or ts.leaderboard)
-        write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {ts.name} suite"))
-        for run_id, won in main_metric_wins(results).items():
-            click.echo(f"[{ts.name}] {run_id}: {'beats' if won else 'does NOT beat'} the identity mapping", err=True)
-        click.echo(f"[{ts.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}",
-                   err=True)
-        click.echo(out.read_text())
-        return
-    s = load_suite(suite)
+    try:
+        s = load_suite(suite)
+    except ValueError as e:
+        ctx.fail(str(e))
     if add_bench and s.bench is None:
         import dataclasses
 
@@ -362,8 +329,9 @@ def run_command(ctx, suite, results_dir, leaderboard_path, work_dir, fresh, add_
     write_text_atomic(out, render_markdown(results, title=f"ganbench leaderboard: {s.name} suite"))
     from ganbench.runner import reference_checks
 
-    for run_id, what, won in reference_checks(results):
-        click.echo(f"[{s.name}] {run_id}: {'beats' if won else 'does NOT beat'} the reference: {what}", err=True)
+    for check in reference_checks(results):
+        click.echo(f"[{s.name}] {check.run_id}: {'beats' if check.passed else 'does NOT beat'} the reference: "
+                   f"{check.what}", err=True)
     click.echo(f"[{s.name}] {len(results)} results in {time.perf_counter() - t0:.0f} s; leaderboard: {out}", err=True)
     click.echo(out.read_text())
 

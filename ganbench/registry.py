@@ -56,8 +56,9 @@ class Registry(Generic[T]):
             package's entry of the same name.
     """
 
-    def __init__(self, kind: str, entry_point_group: str | None = None):
+    def __init__(self, kind: str, entry_point_group: str | None = None, base: str | None = None):
         self.kind = kind
+        self.base = base  # "module:Class" every registered object must be an instance of (checked on registration)
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
         self.entry_point_group = entry_point_group
@@ -91,6 +92,10 @@ class Registry(Generic[T]):
         """
 
         def add(obj: T | str) -> T | str:
+            if self.base is not None and not isinstance(obj, str):
+                base = Entry(self.base, self.base).load()
+                if not isinstance(obj, base):
+                    raise TypeError(f"{self.kind} {name!r} must be a {base.__name__}, got {type(obj).__name__}")
             for n in (name, *aliases):
                 if not _NAME.match(n):
                     raise ValueError(f"{self.kind} name {n!r} must be lowercase [a-z0-9_]+")
@@ -126,6 +131,10 @@ class Registry(Generic[T]):
         names = set(self._entries) | set(self._plugin_entries())
         return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
+    def names_in_order(self) -> list[str]:
+        """Built-in names in the order they were registered (then installed packages' names, sorted)."""
+        return list(self._entries) + sorted(set(self._plugin_entries()) - set(self._entries))
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and (name in self._entries or name in self._aliases
                                           or name in self._plugin_entries())
@@ -143,8 +152,9 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(valid) or '(none)'}"
 
 
-MODELS: Registry[Any] = Registry("model", entry_point_group="ganbench.models")
+MODELS: Registry[Any] = Registry("model", entry_point_group="ganbench.models", base="ganbench.zoo.base:ModelEntry")
 DATASETS: Registry[Any] = Registry("dataset")
-METRICS: Registry[Any] = Registry("metric")
-EXTRACTORS: Registry[Any] = Registry("extractor")
+METRICS: Registry[Any] = Registry("metric", base="ganbench.metrics.base:MetricSpec")
+EXTRACTORS: Registry[Any] = Registry("extractor", base="ganbench.features:ExtractorSpec")
 SUITES: Registry[Any] = Registry("suite")
+TASKS: Registry[Any] = Registry("task", base="ganbench.tasks.base:Task")

@@ -1,19 +1,16 @@
 """Reproduction check of a named weight set: fetch it, score it with its card's protocol, compare with the card.
 
 This is what ``ganbench verify arch.tag`` runs. The evaluation is ``ganbench.evaluate.evaluate`` with the
-request ``ganbench eval`` would build from the same protocol (dataset split, extractor, metrics, sample count and
+protocol ``ganbench eval`` would build from the same settings (dataset split, extractor, metrics, sample count and
 seed), so a card's expected scores are the numbers a user gets from the same weights through the public path.
 Like ``evaluate``, this module sits between the zoo and the metrics; the zoo itself never imports metrics.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from ganbench.data import load
-from ganbench.evaluate import EvalRequest, SampleSet, evaluate, model_info_for
-from ganbench.features import get_extractor
+from ganbench.evaluate import Protocol, Row, evaluate
 from ganbench.results.schema import Result
 from ganbench.zoo.cards import CardError, ModelCard, load_card
 from ganbench.zoo.fetch import load_weights
@@ -62,17 +59,10 @@ def evaluate_card(card: ModelCard, progress: bool = False, download: bool = True
     if p is None:
         raise CardError(f"model card {str(card.path)!r}: key 'protocol': missing, so there is nothing to evaluate")
     generator = load_weights(card, download)
-    t0 = time.perf_counter()
-    drawn = generator.sample(p.n_samples, seed=p.seed)
-    samples = SampleSet(drawn, "generator", p.seed, time.perf_counter() - t0)
-    resolution = p.resolution or (int(drawn.shape[-1]) if generator.data_kind == "images" else None)
-    reference = load(p.dataset, p.reference_split, resolution)
-    heldout = load(p.dataset, p.heldout_split, resolution) if p.heldout_split else None
-    model = model_info_for(card.name, card.arch, generator.config, card.sha256)
+    protocol = Protocol(p.dataset, p.extractor, p.n_samples, p.seed, p.resolution, p.reference_split,
+                        p.heldout_split or None, tuple(p.metrics))
     run_id = f"verify_{card.name.replace('.', '_')}_{card.sha256[:8]}-{p.dataset}-s{p.seed}"
-    request = EvalRequest(run_id, "model", generator.entry.task, model, reference, get_extractor(p.extractor),
-                          list(p.metrics), p.seed, heldout=heldout)
-    return evaluate(request, samples, progress=progress)
+    return evaluate(protocol, model=generator, row=Row(name=card.name, run_id=run_id), progress=progress)
 
 
 def verify(card: str | ModelCard, progress: bool = False, download: bool = True) -> VerifyReport:

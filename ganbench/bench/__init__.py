@@ -1,8 +1,8 @@
 """Throughput of zoo models and feature extractors: images/s, latency, FLOPs, utilisation, memory.
 
 ``bench_model`` times sampling (the generator's forward pass on fresh latents) or, with ``train=True``,
-one full training step (a D update and a G update, ``ganbench.train.loop.adversarial_step``) at several
-batch sizes; ``bench_extractor`` times a feature extractor on uint8 images. Per batch size a row holds:
+one full training step (the model's own step, ``ModelEntry.step_function``: the step the training loop runs,
+for a GAN a D update and a G update) at several batch sizes; ``bench_extractor`` times a feature extractor on uint8 images. Per batch size a row holds:
 
 - images/s (batch / median latency) and the per-batch latency's median, 10th and 90th percentiles over
   timed repetitions after warm-up, timed by ``ganbench.bench.timer`` (CUDA events, synchronised);
@@ -172,9 +172,8 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
         preset: A named config of the entry ("tiny", "paper"); ``config`` overrides fields on top.
         net: A generator network to time instead of a freshly built one (e.g. loaded weights).
     """
-    from ganbench.train.loop import StepContext, TrainConfig, adversarial_step
-    from ganbench.train.objectives import objective
-    from ganbench.zoo import get_model
+    from ganbench.train import TrainConfig
+    from ganbench.zoo import StepContext, get_model
 
     entry = get_model(name)
     cfg = entry.make_config(preset, **(config or {}))
@@ -212,48 +211,48 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
             rows.append(row)
         if settings.variant != "fp32":
             drift = _sampling_drift(entry, cfg, G if net is None else net, runner, settings, device)
-    elif entry.task.endswith("translation"):
-        rows, mem_method, clock, compile_seconds = _bench_translation_step(entry, cfg, settings, device, ceiling, params,
-                                                                           progress)
     else:
-        D = entry.build_discriminator(cfg)  # None for likelihood models
-        G = _prepare(G.train(), settings, device, cast=False)
-        opt_g = torch.optim.Adam(G.parameters(), lr=entry.lr_g, betas=entry.betas)
-        opt_d = None
-        if D is not None:
-            params["discriminator"] = sum(p.numel() for p in D.parameters())
-            D = _prepare(D.train(), settings, device, cast=False)
-            opt_d = torch.optim.Adam(D.parameters(), lr=entry.lr_d, betas=entry.betas)
-        d_loss, g_loss = objective(entry.objective) if entry.train_step is None else (None, None)
-        g_run, d_run = (torch.compile(G), torch.compile(D) if D is not None else None) if settings.compile else (G, D)
+        if settings.compile and entry.data_kind in ("paired", "unpaired"):
+            raise ValueError("translation training steps are benchmarked without --compile")
+        torch.manual_seed(settings.seed)
+        state = entry.setup_training(cfg, TrainConfig(batch_size=max(settings.batch_sizes)))
+        if net is not None and "G" in state.nets:
+            state.nets["G"] = net
+            state.optimizers["opt_g"] = type(state.optimizers["opt_g"])(net.parameters(),
+                                                                         **state.optimizers["opt_g"].defaults)
+        for key, module in list(state.nets.items()):
+            params[{"G": "generator", "D": "discriminator"}.get(key, key)] = sum(p.numel() for p in module.parameters())
+            state.nets[key] = _prepare(module.train(), settings, device, cast=False)
+        eager = dict(state.nets)
+        run = {k: torch.compile(m) for k, m in eager.items()} if settings.compile else eager
+        step_fn = entry.step_function()
         if settings.precision == "fp16":
             notes.append("fp16 training step timed under autocast without a gradient scaler")
         for batch in tqdm(settings.batch_sizes, desc=f"bench {name} train", unit="batch size", file=sys.stderr,
                           disable=not progress, leave=False):
-            pool = [(_to(entry.example_real(cfg, batch, g), device), _to(entry.example_inputs(cfg, batch, g), device))
-                    for g in (torch.Generator().manual_seed(settings.seed * 1000 + i) for i in range(pool_size))]
-            if settings.channels_last and pool[0][0].dim() == 4:
-                pool = [(r.contiguous(memory_format=torch.channels_last), z) for r, z in pool]
+            pool = []
+            for i in range(pool_size):
+                example = entry.example_batch(cfg, batch, torch.Generator().manual_seed(settings.seed * 1000 + i))
+                example = {k: _to(v, device) for k, v in example.items()}
+                if settings.channels_last:
+                    example = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                               for k, v in example.items()}
+                pool.append(example)
 
-            def step(i: int, pool=pool, g_net=g_run, d_net=d_run, batch=batch) -> None:
-                real, inputs = pool[i % len(pool)]
+            def step(i: int, pool=pool, nets=run, batch=batch) -> None:
+                # a step index past any schedule: ProGAN is timed grown to full resolution, SRGAN after its warm-up;
+                # a multiple of 16 keeps StyleGAN2's lazy-regularisation phase
+                ctx = StepContext(dataclasses.replace(state, nets=nets), pool[i % len(pool)], STEADY_STEP + i,
+                                  torch.Generator().manual_seed(i), cfg, TrainConfig(batch_size=batch))
                 with _autocast(settings, device):
-                    if entry.train_step is not None:  # the model's own step (regularisers, conditioning, ...)
-                        labels = (inputs[1] if entry.task == "class-conditional" and len(inputs) > 1
-                                  else torch.arange(batch, device=device) % 10)
-                        # a step index past any schedule: ProGAN is timed grown to full resolution, SRGAN after its
-                        # warm-up; a multiple of 16 keeps StyleGAN2's lazy-regularisation phase
-                        entry.train_step(StepContext(g_net, d_net, opt_g, opt_d, real, labels, STEADY_STEP + i,
-                                                     torch.Generator().manual_seed(i), cfg, TrainConfig(batch_size=batch)))
-                    else:
-                        adversarial_step(g_net, d_net, opt_g, opt_d, real, *inputs, d_loss, g_loss)
+                    step_fn(ctx)
 
             if settings.compile and compile_seconds is None:
                 t0 = time.perf_counter()
                 step(0)
                 torch.cuda.synchronize(device) if device.type == "cuda" else None
                 compile_seconds = time.perf_counter() - t0
-            row, mem_method, clock = _measure(step, lambda step=step: step(0, g_net=G, d_net=D), batch, settings,
+            row, mem_method, clock = _measure(step, lambda step=step: step(0, nets=eager), batch, settings,
                                               device, ceiling)
             rows.append(row)
         if settings.variant != "fp32":
@@ -261,36 +260,6 @@ def bench_model(name: str, settings: BenchSettings = BenchSettings(), train: boo
 
     return BenchReport(name, "train" if train else "sample", dataclasses.asdict(cfg), params, settings, ceiling,
                        rows, drift, compile_seconds, hardware(device), mem_method, clock, preset, notes)
-
-
-def _bench_translation_step(entry: Any, cfg: Any, settings: BenchSettings, device: torch.device, ceiling: Ceiling,
-                            params: dict[str, int], progress: bool) -> tuple[list[BatchRow], str, str, None]:
-    """One training iteration of a translation method (``ganbench.train.translation``), per batch size."""
-    from ganbench.train.translation import TranslationTrainConfig, build_state, get_method
-
-    if settings.compile or settings.precision != "fp32" or settings.channels_last:
-        raise ValueError("translation training steps are benchmarked in fp32 eager only")
-    method = get_method(entry.name)
-    rows, mem_method, clock = [], "", ""
-    for batch in tqdm(settings.batch_sizes, desc=f"bench {entry.name} train", unit="batch size", file=sys.stderr,
-                      disable=not progress, leave=False):
-        torch.manual_seed(settings.seed)
-        state = build_state(method, cfg, TranslationTrainConfig(steps=1, batch_size=batch), device)
-        params.update({k: sum(p.numel() for p in n.parameters()) for k, n in state.nets.items()})
-        side = cfg.resolution
-        pool = []
-        for i in range(min(settings.warmup + settings.repeats, 8)):
-            g = torch.Generator().manual_seed(settings.seed * 1000 + i)
-            pool.append((torch.rand(batch, cfg.in_channels, side, side, generator=g).to(device) * 2 - 1,
-                         torch.rand(batch, cfg.out_channels, side, side, generator=g).to(device) * 2 - 1))
-
-        def step(i: int, pool=pool, state=state) -> None:
-            a, b = pool[i % len(pool)]
-            method.step(state, a, b, i, torch.Generator().manual_seed(i))
-
-        row, mem_method, clock = _measure(step, lambda step=step: step(0), batch, settings, device, ceiling)
-        rows.append(row)
-    return rows, mem_method, clock, None
 
 
 @torch.inference_mode()
@@ -428,25 +397,20 @@ def headline_scores(report: BenchReport) -> dict[str, Any]:
 def to_result(report: BenchReport, run_id: str | None = None, dataset: Any = None, model_name: str | None = None,
               weights_sha256: str | None = None, task: str | None = None) -> Any:
     """A results-store document (kind "bench") for ``report``."""
-    from ganbench.results.schema import SCHEMA_VERSION, ModelInfo, Result, current_provenance
+    from ganbench.results.schema import ModelInfo, SampleInfo, make_result
 
     variant = report.settings.variant
     run_id = run_id or f"bench-{report.target}-{report.preset or 'custom'}-{report.kind}-{variant}"
     entry = None if report.kind == "extract" else report.target
     if task is None:
-        task = "feature-extraction" if report.kind == "extract" else _task_of(report.target)
-    device = report.hardware["device"]
-    return Result(
-        schema_version=SCHEMA_VERSION, run_id=run_id, kind="bench", task=task,
-        model=ModelInfo(model_name or report.target, entry, report.config, weights_sha256, None),
-        dataset=dataset, extractor=None,
-        samples={"n": sum(r.repeats * r.batch_size for r in report.rows), "seed": report.settings.seed,
-                 "source": f"{report.kind} throughput, random inputs"},
-        scores=headline_scores(report),
-        timings={"compile": round(report.compile_seconds, 3)} if report.compile_seconds is not None else {},
-        provenance=current_provenance(device),
-        bench=report.to_dict(),
-    )
+        task = "feature_extraction" if report.kind == "extract" else _task_of(report.target)
+    samples = SampleInfo(sum(r.repeats * r.batch_size for r in report.rows), "random", seed=report.settings.seed,
+                         model=report.target, weights_sha256=weights_sha256)
+    timings = {"compile": report.compile_seconds} if report.compile_seconds is not None else {}
+    return make_result(run_id, "bench", task, ModelInfo(model_name or report.target, entry, report.config,
+                                                        weights_sha256, None),
+                       dataset, None, samples, headline_scores(report), timings, bench=report.to_dict(),
+                       device=report.hardware["device"])
 
 
 def _task_of(model: str) -> str:

@@ -87,8 +87,8 @@ def estimate_evaluation(sample: Callable[[int], torch.Tensor] | None, n: int, sp
             and r.dataset.name == reference.dataset and r.extractor.name == spec.name and "metrics" in r.timings]
     if same:
         last = same[-1]
-        seconds["metrics"] = last.timings["metrics"] * n / max(last.samples["n"], 1)
-        notes.append(f"metric time scaled from result {last.run_id!r} ({last.samples['n']} samples)")
+        seconds["metrics"] = last.timings["metrics"] * n / max(last.samples.n, 1)
+        notes.append(f"metric time scaled from result {last.run_id!r} ({last.samples.n} samples)")
     else:
         seconds["metrics"] = None
         notes.append("metric time unknown: no earlier result on this dataset and extractor in the results directory")

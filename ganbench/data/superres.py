@@ -124,7 +124,7 @@ def photo_crops(split: str, side: int, min_std: float = FLAT_STD) -> tuple[torch
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous(), origins
 
 
-@DATASETS.register("sr_photos", kind="images", task="super-resolution", channels=3, native_resolution=64,
+@DATASETS.register("sr_photos", kind="images", task="super_resolution", channels=3, native_resolution=64,
                    scale=SCALE, description="x4 SR: 64x64 crops of scikit-image's colour photos (LR 16x16); "
                                             "resolution=32 gives 32/8")
 def sr_photos(split: str = "train", resolution: int | None = None) -> Split:
@@ -183,7 +183,7 @@ def _fashion_dir() -> Path:
         f"{', '.join(str(d) for d in fashion_mnist_dirs())}. The sr_digits task needs no download.")
 
 
-@DATASETS.register("sr_fashion", kind="images", task="super-resolution", channels=1, native_resolution=PADDED_SIDE,
+@DATASETS.register("sr_fashion", kind="images", task="super_resolution", channels=1, native_resolution=PADDED_SIDE,
                    classes=10, scale=SCALE,
                    description="x4 SR: Fashion-MNIST 28x28 zero-padded to 32 (LR 8x8); Debian dataset-fashion-mnist")
 def sr_fashion(split: str = "train", resolution: int | None = None) -> Split:
@@ -205,7 +205,7 @@ def sr_fashion(split: str = "train", resolution: int | None = None) -> Split:
                  f"Fashion-MNIST {str(root)}")
 
 
-@DATASETS.register("sr_digits", kind="images", task="super-resolution", channels=1, native_resolution=PADDED_SIDE,
+@DATASETS.register("sr_digits", kind="images", task="super_resolution", channels=1, native_resolution=PADDED_SIDE,
                    classes=10, scale=SCALE, description="x4 SR: mnist digits 28x28 zero-padded to 32 (LR 8x8)")
 def sr_digits(split: str = "train", resolution: int | None = None, source: str = "auto") -> Split:
     """``mnist`` digits (``source`` as there), zero-padded to 32x32, with their labels."""

@@ -93,7 +93,7 @@ class TranslationSplit:
 
     @property
     def task(self) -> str:
-        return "paired-translation" if self.paired else "unpaired-translation"
+        return "paired_translation" if self.paired else "unpaired_translation"
 
     @functools.cached_property
     def sha256(self) -> str:  # hashed once per split, like Split.sha256
@@ -153,7 +153,7 @@ def digit_edges(digits: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.where(edges, 0, 255).astype(np.uint8)).unsqueeze(1)
 
 
-@DATASETS.register("edges2digits", kind="translation", task="paired-translation", channels_a=1, channels_b=1,
+@DATASETS.register("edges2digits", kind="translation", task="paired_translation", channels_a=1, channels_b=1,
                    channels=1, native_resolution=DEFAULT_RESOLUTION, classes=10, domains=("edges", "digits"),
                    description="Canny edge maps of MNIST digits -> the digits, 32x32 (edges2shoes recipe)")
 def edges2digits(split: str = "train", resolution: int | None = None, source: str = "auto") -> TranslationSplit:
@@ -196,7 +196,7 @@ def luma(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb.double() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
-@DATASETS.register("colorize_photos", kind="translation", task="paired-translation", channels_a=1, channels_b=3,
+@DATASETS.register("colorize_photos", kind="translation", task="paired_translation", channels_a=1, channels_b=3,
                    channels=3, native_resolution=DEFAULT_RESOLUTION, domains=("gray", "color"),
                    description="grayscale -> colour crops of scikit-image's sample photos, 32x32")
 def colorize_photos(split: str = "train", resolution: int | None = None, crop: int = 64,
@@ -239,7 +239,7 @@ def colorize_photos(split: str = "train", resolution: int | None = None, crop: i
 # --------------------------------------------------------------------------------------------- mnist2digits8
 
 
-@DATASETS.register("mnist2digits8", kind="translation", task="unpaired-translation", channels_a=1, channels_b=1,
+@DATASETS.register("mnist2digits8", kind="translation", task="unpaired_translation", channels_a=1, channels_b=1,
                    channels=1, native_resolution=DEFAULT_RESOLUTION, classes=10, domains=("mnist", "digits8"),
                    description="unpaired MNIST <-> scikit-learn's 8x8 UCI digits upscaled to 32x32, labels kept")
 def mnist2digits8(split: str = "train", resolution: int | None = None, source: str = "auto") -> TranslationSplit:
@@ -327,7 +327,7 @@ def _check_channels(channels: int) -> None:
 # ---------------------------------------------------------------------------------------- pix2pix layout
 
 
-@DATASETS.register("pix2pix_folder", kind="translation", task="paired-translation",
+@DATASETS.register("pix2pix_folder", kind="translation", task="paired_translation",
                    description="pix2pix layout: <root>/<split>/*.jpg, A|B side by side (facades, maps, edges2shoes)")
 def pix2pix_folder(path: str | Path, split: str = "train", resolution: int | None = None, direction: str = "AtoB",
                    channels: int = 3, gray_to_rgb: bool = False, limit: int | None = None) -> TranslationSplit:
@@ -389,7 +389,7 @@ def _read_domain(folder: Path, channels: int, gray_to_rgb: bool, resolution: int
     return arrays, files
 
 
-@DATASETS.register("cyclegan_folder", kind="translation", task="unpaired-translation",
+@DATASETS.register("cyclegan_folder", kind="translation", task="unpaired_translation",
                    description="CycleGAN layout: <root>/trainA, trainB, testA, testB (horse2zebra, ...)")
 def cyclegan_folder(path: str | Path, split: str = "train", resolution: int | None = None, paired: bool = False,
                     direction: str = "AtoB", channels: int = 3, gray_to_rgb: bool = False,
@@ -543,7 +543,7 @@ def _is_null(cell) -> bool:
     return cell is None or (pd.api.types.is_scalar(cell) and not isinstance(cell, (str, bytes)) and bool(pd.isna(cell)))
 
 
-@DATASETS.register("translation_parquet", kind="translation", task="paired-translation",
+@DATASETS.register("translation_parquet", kind="translation", task="paired_translation",
                    description="Hugging Face Hub parquet layout: one row per example, an image column per domain")
 def translation_parquet(path: str | Path, split: str = "train", resolution: int | None = None,
                         columns: Mapping[str, str] | tuple[str, str] | None = None, paired: bool = True,

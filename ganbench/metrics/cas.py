@@ -33,9 +33,6 @@ from ganbench.features.mnist_cnn import DigitNet, preprocess
 from ganbench.metrics.fidelity import Z95, wilson_interval
 from ganbench.results.schema import Score
 
-SCORES = {"cas": True, "cas_real": True, "cas_augmented": True, "cas_gain": True}  # name -> higher_is_better
-
-
 @dataclass(frozen=True)
 class CASConfig:
     epochs: int = 3  # passes over the classifier's training set
@@ -207,8 +204,3 @@ def scores_real_correct(real_images: torch.Tensor, real_labels: torch.Tensor, te
                         test_labels: torch.Tensor, cfg: CASConfig = DEFAULT_CLASSIFIER) -> torch.Tensor:
     """The real row's per-test-image correctness, to pass as ``real_correct`` for every model of a suite."""
     return correct_on_test(real_images, real_labels, test_images, test_labels, cfg)
-
-
-def classifier_settings(cfg: CASConfig) -> dict[str, Any]:
-    """The classifier settings to record beside CAS scores (they change the numbers)."""
-    return {"classifier": "ganbench.features.mnist_cnn.DigitNet", **dataclasses.asdict(cfg)}

@@ -13,45 +13,27 @@ strip as wide as the scale factor (BasicSR's ``crop_border = scale``):
   mean with a percentile bootstrap over the images (``translation.mean_score``).
 - LPIPS (Zhang et al. 2018) of each output to its HR target on the full RGB (or repeated gray) image, through
   ``ganbench.metrics.lpips``, when its weights are on disk.
-- The reference row: the same scores for ``bicubic_upscale`` of the LR inputs (``bicubic_reference``), the baseline
+- The reference row: the same scores for ``bicubic_upscale`` of the LR inputs (``ganbench.tasks``), the baseline
   every SR paper tabulates first.
 
-Registered in ganbench's ``METRICS`` as ``psnr_y``, ``ssim_y`` and ``lpips_sr``, computed from a ``SuperResInputs``
-by ``ganbench.metrics.compute`` like the other metric families.
+Registered (family ``superres``) as ``psnr_y``, ``ssim_y`` and ``lpips_sr``; they read ``MetricInputs.images`` (the
+super-resolved outputs), ``targets`` (the HR images) and ``scale``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ganbench.data.superres import SCALE, bicubic_upscale
-from ganbench.metrics import MetricSpec, compute, lpips
+from ganbench.data.superres import SCALE
+from ganbench.metrics import lpips
+from ganbench.metrics.base import MetricInputs, register_metric
 from ganbench.metrics.translation import mean_score, psnr_values, ssim_values
-from ganbench.registry import METRICS
 from ganbench.results.schema import Score
 
 # MATLAB rgb2ycbcr's first row and offset (ITU-R BT.601, studio swing), for R, G, B in [0, 1] -> Y in [16, 235]
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 Y_OFFSET = 16.0
-
-
-@dataclass
-class SuperResInputs:
-    """What SR metrics read: super-resolved outputs paired with their HR targets."""
-
-    outputs: torch.Tensor  # uint8 NCHW super-resolved images
-    targets: torch.Tensor  # uint8 NCHW HR ground truth, targets[i] paired with outputs[i]
-    scale: int = SCALE  # SR factor: also the width of the border strip left out of PSNR and SSIM
-    seed: int = 0  # seeds the bootstrap
-
-    def available(self) -> set[str]:
-        have = {"sr_pairs"}
-        if lpips.lpips_weights_available():
-            have.add("lpips_weights")
-        return have
 
 
 def y_channel(images: torch.Tensor) -> torch.Tensor:
@@ -102,40 +84,25 @@ def ssim_y(outputs: torch.Tensor, targets: torch.Tensor, scale: int = SCALE, see
                       f"images, SSIM gaussian 11x11 sigma 1.5 of BT.601 Y, {scale}-px border cropped", seed)
 
 
-SPECS = (
-    MetricSpec("psnr_y", {"psnr_y": True}, frozenset({"sr_pairs"}),
-               lambda x: {"psnr_y": psnr_y(x.outputs, x.targets, x.scale, x.seed)},
-               "super-resolution: mean PSNR of the BT.601 luma to the HR image, border of the scale cropped (dB)"),
-    MetricSpec("ssim_y", {"ssim_y": True}, frozenset({"sr_pairs"}),
-               lambda x: {"ssim_y": ssim_y(x.outputs, x.targets, x.scale, x.seed)},
-               "super-resolution: mean SSIM of the BT.601 luma to the HR image, border of the scale cropped"),
-    MetricSpec("lpips_sr", {"lpips_to_target": False}, frozenset({"sr_pairs", "lpips_weights"}),
-               lambda x: lpips.lpips_to_target(x.outputs, x.targets),
-               "super-resolution: mean LPIPS (VGG16) to the HR image, when LPIPS weights are present"),
-)
-for _spec in SPECS:
-    METRICS.register(_spec.name, _spec, needs=",".join(sorted(_spec.needs)), higher_is_better=_spec.scores,
-                     description=_spec.description, task="super-resolution")
+@register_metric("psnr_y", {"psnr_y": True}, {"pairs"}, "super-resolution: mean PSNR of the BT.601 luma to the HR "
+                 "image, border of the scale cropped (dB)", family="superres", paper="Ledig et al. 2017, Sec. 3.1",
+                 checked_against="MATLAB rgb2ycbcr luma and skimage peak_signal_noise_ratio")
+def _psnr_y(x: MetricInputs) -> dict[str, Score]:
+    return {"psnr_y": psnr_y(x.images, x.targets, x.scale, x.seed)}
 
 
-def default_metrics(inputs: SuperResInputs) -> list[str]:
-    """Every SR metric whose requirements ``inputs`` meets."""
-    have = inputs.available()
-    return [s.name for s in SPECS if s.needs <= have]
+@register_metric("ssim_y", {"ssim_y": True}, {"pairs"}, "super-resolution: mean SSIM of the BT.601 luma to the HR "
+                 "image, border of the scale cropped", family="superres", paper="Ledig et al. 2017, Sec. 3.1",
+                 checked_against="skimage structural_similarity on the luma")
+def _ssim_y(x: MetricInputs) -> dict[str, Score]:
+    return {"ssim_y": ssim_y(x.images, x.targets, x.scale, x.seed)}
 
 
-def superres_scores(outputs: torch.Tensor, targets: torch.Tensor, scale: int = SCALE, seed: int = 0,
-                    names: list[str] | None = None) -> dict[str, Score]:
-    """The requested SR metrics (every applicable one when ``names`` is empty) of outputs against HR targets."""
-    inputs = SuperResInputs(outputs, targets, scale, seed)
-    return compute(names or default_metrics(inputs), inputs)  # type: ignore[arg-type]
+@register_metric("lpips_sr", {"lpips_to_target": False}, {"pairs", "lpips_weights"},
+                 "super-resolution: mean LPIPS (VGG16) to the HR image, when LPIPS weights are present",
+                 family="superres", paper="Zhang et al. 2018, arXiv:1801.03924", checked_against="torch-fidelity lpips-vgg16")
+def _lpips_sr(x: MetricInputs) -> dict[str, Score]:
+    return lpips.lpips_to_target(x.images, x.targets)
 
 
-def bicubic_reference(lr: torch.Tensor, targets: torch.Tensor, scale: int = SCALE, seed: int = 0,
-                      names: list[str] | None = None) -> dict[str, Score]:
-    """The reference row: the SR metrics of ``bicubic_upscale(lr)`` against the HR targets."""
-    return superres_scores(bicubic_upscale(lr, scale), targets, scale, seed, names)
-
-
-__all__ = ["SPECS", "SuperResInputs", "Y_OFFSET", "Y_WEIGHTS", "bicubic_reference", "crop_border", "default_metrics",
-           "psnr_y", "psnr_y_values", "ssim_y", "ssim_y_values", "superres_scores", "y_channel"]
+__all__ = ["Y_OFFSET", "Y_WEIGHTS", "crop_border", "psnr_y", "psnr_y_values", "ssim_y", "ssim_y_values", "y_channel"]

@@ -18,32 +18,13 @@ FID and the other sample metrics of a text-to-image generator come from the ordi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from ganbench.data.captions import ATTRIBUTES, attribute_levels, caption_digits, caption_levels, measure_attributes
-from ganbench.metrics import MetricSpec, compute
+from ganbench.metrics.base import MetricInputs, register_metric
 from ganbench.metrics.fidelity import wilson_interval
 from ganbench.metrics.translation import semantic_accuracy
-from ganbench.registry import METRICS
 from ganbench.results.schema import Score
-
-
-@dataclass
-class CaptionedInputs:
-    """What caption metrics read: images, the captions they were generated from, and a classifier's logits."""
-
-    images: torch.Tensor  # uint8 (N, 1, H, W) digit images
-    tokens: torch.Tensor  # (N, L) int64 caption token ids, tokens[i] the caption of images[i]
-    logits: torch.Tensor | None = None  # (N, 10) digit-classifier logits of images
-    classifier: str = "mnist_cnn"  # extractor that produced the logits
-
-    def available(self) -> set[str]:
-        have = {"captions"}
-        if self.logits is not None:
-            have.add("caption_logits")
-        return have
 
 
 def r_precision(logits: torch.Tensor, tokens: torch.Tensor, classifier: str = "mnist_cnn") -> Score:
@@ -71,26 +52,20 @@ def caption_attribute_agreement(images: torch.Tensor, tokens: torch.Tensor) -> d
     return out
 
 
-SPECS = (
-    MetricSpec("r_precision", {"r_precision": True}, frozenset({"captions", "caption_logits"}),
-               lambda x: {"r_precision": r_precision(x.logits, x.tokens, x.classifier)},
-               "text-to-image: digit classifier's top-1 against the caption's digit (R-precision at R=10)"),
-    MetricSpec("caption_attrs", {f"attr_{a}": True for a in ATTRIBUTES}, frozenset({"captions"}),
-               lambda x: caption_attribute_agreement(x.images, x.tokens),
-               "text-to-image: measured thickness/slant/size level equals the caption's (chance 1/3)"),
-)
-for _spec in SPECS:
-    METRICS.register(_spec.name, _spec, needs=",".join(sorted(_spec.needs)), higher_is_better=_spec.scores,
-                     description=_spec.description, task="text-to-image")
+@register_metric("r_precision", {"r_precision": True}, {"captions", "logits"},
+                 "text-to-image: the extractor's classifier top-1 against the caption's digit (R-precision at R=10)",
+                 family="caption", paper="Xu et al. 2018 (AttnGAN) R-precision, with a digit classifier as the judge",
+                 checked_against="top-1 agreement counted by hand")
+def _r_precision(x: MetricInputs) -> dict[str, Score]:
+    return {"r_precision": r_precision(x.logits, x.tokens, x.classifier or "classifier")}
 
 
-def caption_scores(images: torch.Tensor, tokens: torch.Tensor, classifier: str = "mnist_cnn",
-                   names: list[str] | None = None) -> dict[str, Score]:
-    """R-precision (the classifier's logits computed here) and attribute agreement of captioned images."""
-    from ganbench.metrics.translation import classifier_logits
+@register_metric("caption_attrs", {f"attr_{a}": True for a in ATTRIBUTES}, {"captions", "images"},
+                 "text-to-image: measured thickness/slant/size level equals the caption's (chance 1/3)",
+                 family="caption", paper="ganbench's captioned digits (ganbench.data.captions)",
+                 checked_against="attribute levels measured on planted digits")
+def _caption_attrs(x: MetricInputs) -> dict[str, Score]:
+    return caption_attribute_agreement(x.images, x.tokens)
 
-    inputs = CaptionedInputs(images, tokens, classifier_logits(images, classifier), classifier)
-    return compute(names or [s.name for s in SPECS], inputs)  # type: ignore[arg-type]
 
-
-__all__ = ["CaptionedInputs", "SPECS", "caption_attribute_agreement", "caption_scores", "r_precision"]
+__all__ = ["caption_attribute_agreement", "r_precision"]

@@ -16,60 +16,31 @@
   digits); its accuracy on the real targets is the ceiling to report beside it.
 - Cycle reconstruction error (Zhu et al. 2017, CycleGAN; Kim et al. 2017, DiscoGAN): the L1 of
   ``G_BA(G_AB(a))`` against ``a``, given the two images.
-- Unpaired: FID and KID of the translated images against the target domain's real test split, through
-  ganbench's own ``fid``/``kid`` metrics (``translated_fidelity``).
+- Unpaired (and paired): FID and KID of the translated images against the target domain's real training images,
+  the sample metrics of ``ganbench.metrics.sample`` (the translation tasks of ``ganbench.tasks`` ask for them).
 
 The spread of each per-pair mean is a percentile bootstrap over the image pairs (``BOOTSTRAP`` replicates):
 ``std`` is the bootstrap standard deviation, the interval its 2.5th..97.5th percentiles.
 
-The metrics are ``MetricSpec`` entries in ganbench's ``METRICS`` registry, computed from a
-``TranslationInputs`` (which, like ``MetricInputs``, says what requirements it can meet) by
-``ganbench.metrics.compute``.
+The metrics are registered (``ganbench.metrics.base.register_metric``) in the families ``paired``, ``semantic``
+and ``cycle``, and read ``MetricInputs.images`` (the outputs), ``targets``, ``source_labels`` with the extractor's
+``logits``, ``sources`` and ``reconstructions``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from ganbench.metrics import MetricInputs, MetricSpec, compute, lpips
+from ganbench.metrics import lpips
+from ganbench.metrics.base import MetricInputs, register_metric
 from ganbench.metrics.fidelity import bootstrap_interval, wilson_interval
-from ganbench.registry import METRICS
 from ganbench.results.schema import Score
 
 BOOTSTRAP = 1000  # bootstrap replicates over image pairs
 SSIM_SIGMA = 1.5  # Wang et al. 2004
 SSIM_RADIUS = 5  # torchmetrics' window: int(3.5 * sigma + 0.5) pixels either side (11 x 11)
-
-
-@dataclass
-class TranslationInputs:
-    """What translation metrics may read. Leave out what an evaluation does not have."""
-
-    outputs: torch.Tensor  # uint8 NCHW translated images G(x)
-    seed: int = 0  # seeds the bootstrap
-    targets: torch.Tensor | None = None  # uint8 NCHW ground truth, targets[i] paired with outputs[i]
-    source_labels: torch.Tensor | None = None  # int64 class of each source image
-    output_logits: torch.Tensor | None = None  # (N, classes) logits of a classifier of the target domain on outputs
-    classifier: str = "mnist_cnn"  # extractor that produced output_logits (named in the score's method)
-    sources: torch.Tensor | None = None  # uint8 NCHW inputs a (for the cycle error)
-    reconstructions: torch.Tensor | None = None  # uint8 NCHW G_BA(G_AB(a)), paired with sources
-
-    def available(self) -> set[str]:
-        """The requirements this evaluation can meet (disjoint from ``MetricInputs``' except lpips_weights)."""
-        have = set()
-        if self.targets is not None:
-            have.add("pairs")
-            if lpips.lpips_weights_available():
-                have.add("lpips_weights")
-        if self.source_labels is not None and self.output_logits is not None:
-            have.add("source_labels")
-        if self.sources is not None and self.reconstructions is not None:
-            have.add("cycle")
-        return have
 
 
 def _check_pairs(x: torch.Tensor, y: torch.Tensor, what: tuple[str, str]) -> None:
@@ -165,85 +136,46 @@ def semantic_accuracy(output_logits: torch.Tensor, source_labels: torch.Tensor, 
     return Score(p, std, lo, hi, n, True, f"{classifier} top-1 against the source label; Wilson 95%")
 
 
-SPECS = (
-    MetricSpec("l1", {"l1": False}, frozenset({"pairs"}),
-               lambda x: {"l1": l1(x.outputs, x.targets, x.seed)},
-               "paired: mean absolute difference to the target, pixels in [0, 1]"),
-    MetricSpec("psnr", {"psnr": True}, frozenset({"pairs"}),
-               lambda x: {"psnr": psnr(x.outputs, x.targets, x.seed)},
-               "paired: mean per-image PSNR to the target (dB)"),
-    MetricSpec("ssim", {"ssim": True}, frozenset({"pairs"}),
-               lambda x: {"ssim": ssim(x.outputs, x.targets, x.seed)},
-               "paired: mean SSIM to the target (Wang et al. 2004, valid region)"),
-    MetricSpec("lpips_target", {"lpips_to_target": False}, frozenset({"pairs", "lpips_weights"}),
-               lambda x: lpips.lpips_to_target(x.outputs, x.targets),
-               "paired: mean LPIPS (VGG16) to the target, when LPIPS weights are present"),
-    MetricSpec("semantic_acc", {"semantic_acc": True}, frozenset({"source_labels"}),
-               lambda x: {"semantic_acc": semantic_accuracy(x.output_logits, x.source_labels, x.classifier)},
-               "FCN-score for digits: target-domain classifier accuracy on outputs against the source label"),
-    MetricSpec("cycle_l1", {"cycle_l1": False}, frozenset({"cycle"}),
-               lambda x: {"cycle_l1": cycle_l1(x.sources, x.reconstructions, x.seed)},
-               "cycle reconstruction error: L1 of G_BA(G_AB(a)) against a, pixels in [0, 1]"),
-)
-for _spec in SPECS:
-    METRICS.register(_spec.name, _spec, needs=",".join(sorted(_spec.needs)), higher_is_better=_spec.scores,
-                     description=_spec.description, task="translation")
+@register_metric("l1", {"l1": False}, {"pairs"}, "paired: mean absolute difference to the target, pixels in [0, 1]",
+                 family="paired", paper="Isola et al. 2017, arXiv:1611.07004 (the L1 of pix2pix's objective)",
+                 checked_against="numpy mean absolute difference")
+def _l1(x: MetricInputs) -> dict[str, Score]:
+    return {"l1": l1(x.images, x.targets, x.seed)}
 
 
-def default_metrics(inputs: TranslationInputs) -> list[str]:
-    """Every translation metric whose requirements ``inputs`` meets."""
-    have = inputs.available()
-    return [s.name for s in SPECS if s.needs <= have]
+@register_metric("psnr", {"psnr": True}, {"pairs"}, "paired: mean per-image PSNR to the target (dB)", family="paired",
+                 paper="peak signal-to-noise ratio", checked_against="torchmetrics peak_signal_noise_ratio")
+def _psnr(x: MetricInputs) -> dict[str, Score]:
+    return {"psnr": psnr(x.images, x.targets, x.seed)}
 
 
-def compute_translation(names: list[str], inputs: TranslationInputs) -> dict[str, Score]:
-    """The requested translation metrics (every applicable one if ``names`` is empty), through
-    ``ganbench.metrics.compute``."""
-    return compute(names or default_metrics(inputs), inputs)  # type: ignore[arg-type]
+@register_metric("ssim", {"ssim": True}, {"pairs"}, "paired: mean SSIM to the target (valid region)", family="paired",
+                 paper="Wang et al. 2004", checked_against="skimage.metrics.structural_similarity")
+def _ssim(x: MetricInputs) -> dict[str, Score]:
+    return {"ssim": ssim(x.images, x.targets, x.seed)}
 
 
-def classifier_logits(images: torch.Tensor, extractor: str = "mnist_cnn") -> torch.Tensor:
-    """Class logits of uint8 NCHW images from a registered extractor with a logits layer (default
-    ``mnist_cnn``), for ``TranslationInputs.output_logits``."""
-    from ganbench.features import extract, get_extractor
-
-    spec = get_extractor(extractor)
-    if spec.logits_layer is None:
-        raise ValueError(f"extractor {extractor!r} has no class logits; semantic accuracy needs a classifier")
-    return extract(spec, images, progress=False)[spec.logits_layer]
+@register_metric("lpips_target", {"lpips_to_target": False}, {"pairs", "lpips_weights"},
+                 "paired: mean LPIPS (VGG16) to the target, when LPIPS weights are present", family="paired",
+                 paper="Zhang et al. 2018, arXiv:1801.03924", checked_against="torch-fidelity lpips-vgg16")
+def _lpips_target(x: MetricInputs) -> dict[str, Score]:
+    return lpips.lpips_to_target(x.images, x.targets)
 
 
-def translation_inputs(outputs: torch.Tensor, *, targets: torch.Tensor | None = None,
-                       source_labels: torch.Tensor | None = None, sources: torch.Tensor | None = None,
-                       reconstructions: torch.Tensor | None = None, classifier: str = "mnist_cnn",
-                       seed: int = 0) -> TranslationInputs:
-    """``TranslationInputs`` for ``outputs``, with the classifier's logits computed when labels are given."""
-    logits = classifier_logits(outputs, classifier) if source_labels is not None else None
-    return TranslationInputs(outputs, seed, targets, source_labels, logits, classifier, sources, reconstructions)
+@register_metric("semantic_acc", {"semantic_acc": True}, {"source_labels"},
+                 "FCN-score for digits: the extractor's classifier on outputs against the source label",
+                 family="semantic", paper="Isola et al. 2017, Sec. 4.2 (FCN-score)",
+                 checked_against="top-1 agreement counted by hand")
+def _semantic(x: MetricInputs) -> dict[str, Score]:
+    return {"semantic_acc": semantic_accuracy(x.logits, x.source_labels, x.classifier or "classifier")}
 
 
-def translated_fidelity(translated: torch.Tensor, target, extractor: str = "mnist_cnn", metrics: tuple[str, ...] = (
-        "fid", "kid"), seed: int = 0, progress: bool = False) -> dict[str, Score]:
-    """FID and KID (ganbench's ``fid``/``kid`` metrics) of translated images against the real images of the
-    target domain, e.g. ``edges2digits("test").domain("b")``; the target's features come from the feature cache.
-
-    Args:
-        translated: uint8 NCHW outputs G_AB(a) of the test split's A images.
-        target: A ``Split`` of real target-domain images (the test split's B domain).
-        extractor: Feature extractor registry name.
-        metrics: Feature metrics to compute (any of ``ganbench.metrics``' feature metrics).
-        seed: Seeds the bootstrap and KID's subsets.
-        progress: Show extraction progress on stderr.
-    """
-    from ganbench.features import extract, get_extractor, reference_features
-
-    spec = get_extractor(extractor)
-    gen = extract(spec, translated, progress=progress)
-    ref = reference_features(spec, target, progress=progress)
-    inputs = MetricInputs(gen, ref, spec.feature_layer, spec.logits_layer, target.dataset, seed)
-    return compute(list(metrics), inputs)
+@register_metric("cycle_l1", {"cycle_l1": False}, {"cycle"},
+                 "cycle reconstruction error: L1 of G_BA(G_AB(a)) against a, pixels in [0, 1]", family="cycle",
+                 paper="Zhu et al. 2017, arXiv:1703.10593 (cycle consistency)", checked_against="numpy mean absolute difference")
+def _cycle(x: MetricInputs) -> dict[str, Score]:
+    return {"cycle_l1": cycle_l1(x.sources, x.reconstructions, x.seed)}
 
 
-__all__ = ["SPECS", "TranslationInputs", "classifier_logits", "compute_translation", "cycle_l1", "default_metrics",
-           "l1", "l1_values", "mean_score", "psnr", "psnr_values", "semantic_accuracy", "ssim", "ssim_values",
-           "translated_fidelity", "translation_inputs"]
+__all__ = ["cycle_l1", "l1", "l1_values", "mean_score", "psnr", "psnr_values", "semantic_accuracy", "ssim",
+           "ssim_values"]

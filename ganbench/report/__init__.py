@@ -5,6 +5,6 @@
 they pull in matplotlib, jinja2 and the evaluation stack only when used.
 """
 
-from ganbench.report.leaderboard import build_tables, render, render_csv, render_json, render_markdown, results_frame
+from ganbench.report.leaderboard import build_tables, render, render_csv, render_json, render_markdown
 
-__all__ = ["build_tables", "render", "render_csv", "render_json", "render_markdown", "results_frame"]
+__all__ = ["build_tables", "render", "render_csv", "render_json", "render_markdown"]

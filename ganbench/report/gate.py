@@ -137,7 +137,7 @@ class Scored:
 def scored_from_result(r: Result, where: str) -> Scored:
     if r.dataset is None:
         raise GateError(f"{where}: a throughput-only result (kind {r.kind!r}) has no quality scores to gate")
-    return Scored(r.model.name, where, r.kind, r.dataset, r.extractor, int(r.samples["n"]), dict(r.scores))
+    return Scored(r.model.name, where, r.kind, r.dataset, r.extractor, int(r.samples.n), dict(r.scores))
 
 
 def _score(doc: dict[str, Any], where: str) -> Score:
@@ -449,12 +449,8 @@ def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed
     Raises:
         GateError: If the generator cannot be loaded or the data cannot be rebuilt as the baseline had it.
     """
-    import time
-
-    from ganbench.data import load
-    from ganbench.evaluate import EvalRequest, SampleSet, evaluate, model_info_for
-    from ganbench.features import get_extractor
-    from ganbench.registry import EXTRACTORS
+    from ganbench.evaluate import Protocol, Row, evaluate
+    from ganbench.registry import EXTRACTORS, METRICS
     from ganbench.zoo.user import resolve_generator
 
     ds, ext = baseline.dataset, baseline.extractor
@@ -465,21 +461,12 @@ def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed
     if metrics:
         metric_names = metrics_for_scores(metrics)
     else:  # compute what will be compared: the metrics behind the baseline's scores
-        from ganbench.registry import METRICS
-
         known = {s for m in METRICS.list() for s in METRICS.meta(m).get("higher_is_better", {})}
         metric_names = metrics_for_scores([s for s in baseline.scores if s in known])
     try:
         gen = resolve_generator(source)
-        reference = load(ds.name, ds.reference_split, ds.resolution)
-        heldout = None if heldout_split == "none" else load(ds.name, heldout_split, ds.resolution)
-        t0 = time.perf_counter()
-        drawn = gen.sample(n, seed=seed)
-        samples = SampleSet(drawn, "generator", seed, time.perf_counter() - t0)
-        model = model_info_for(gen.entry.name, gen.entry.name, gen.config, gen.weights_sha256)
-        run_id = f"{gen.entry.name}_{gen.weights_sha256[:8]}-{ds.name}-s{seed}"
-        request = EvalRequest(run_id, "model", gen.entry.task, model, reference, get_extractor(ext_name), metric_names,
-                              seed, heldout=heldout)
-        return evaluate(request, samples, progress=progress)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+        protocol = Protocol(ds.name, ext_name, n, seed, ds.resolution, ds.reference_split,
+                            None if heldout_split == "none" else heldout_split, tuple(metric_names))
+        return evaluate(protocol, model=gen, row=Row(name=gen.entry.name), progress=progress)
+    except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
         raise GateError(str(e)) from e

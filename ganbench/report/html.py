@@ -18,6 +18,7 @@ why, in text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from markupsafe import Markup, escape
 
-from ganbench.report.leaderboard import (DIVERSITY, HIDDEN, Row, Table, build_tables, describe_reference, format_score,
+from ganbench.report.leaderboard import (Row, Table, build_tables, describe_reference, format_score, score_group,
                                          render, throughput_scores)
 from ganbench.results.schema import Result
 from ganbench.results.store import atomic_path, file_sha256, read_results, write_text_atomic
@@ -59,49 +60,52 @@ def checkpoint_index(roots: list[Path]) -> dict[str, Path]:
     return index
 
 
-_SPLIT_SOURCE = re.compile(r"^split (?P<dataset>[a-z0-9_]+)/(?P<split>[a-z0-9_]+) sha256 (?P<sha>[0-9a-f]{64})$")
-
-
 def redraw(result: Result, checkpoints: dict[str, Path]) -> Samples:
-    """The samples ``result`` was scored on, when they can be rebuilt exactly."""
-    from ganbench.data import load
-    from ganbench.registry import MODELS
-    from ganbench.runner.tasks import parse_super_resolved, super_resolved
+    """The outputs ``result`` was scored on, when they can be rebuilt exactly: through its task, from the typed
+    sample source the result records (a real split checked by its hash, a reference row of the task, a checkpoint
+    found by its sha256, or an untrained network re-initialised)."""
+    from ganbench.registry import MODELS, TASKS
+    from ganbench.tasks import REFERENCE_ROWS, UNTRAINED, get_task
     from ganbench.zoo import load_generator, untrained_generator
 
-    n, seed, source = int(result.samples["n"]), result.samples.get("seed"), str(result.samples.get("source", ""))
+    info = result.samples
+    n, seed = info.n, info.seed
     resolution = result.dataset.resolution if result.dataset else None
-    m = _SPLIT_SOURCE.match(source)
-    if m:
-        split = load(m["dataset"], m["split"], resolution)
-        if split.sha256 != m["sha"]:
-            return Samples(None, f"the split {m['dataset']}/{m['split']} here has another content hash than the scored one")
-        return Samples(split.data[:n], f"real split {m['dataset']}/{m['split']} (sha256 {m['sha'][:12]}… checked), first {n}")
+    if result.task not in TASKS:
+        return Samples(None, f"the result's task {result.task!r} is not registered here")
+    task = get_task(result.task)
+    data, where = None, ""
+    if info.dataset is not None and info.split is not None:
+        # the task's data with the recorded split as its test inputs (and, harmlessly, as its reference)
+        data = task.load(info.dataset, info.split, info.split, resolution)
+        if info.split_sha256 is not None and data.test.sha256 != info.split_sha256:
+            return Samples(None, f"the split {info.dataset}/{info.split} here has another content hash than the "
+                                 f"scored one")
+        checked = f" (sha256 {info.split_sha256[:12]}… checked)" if info.split_sha256 else ""
+        where = f"{info.dataset}/{info.split}{checked}, first {n}"
+    row = REFERENCE_ROWS.get(result.reference_row or "")
+    if row is not None and row is not UNTRAINED:
+        if data is None:
+            return Samples(None, "the result names no split to redraw its reference row from")
+        return Samples(task.draw_reference(row, data, n, seed or 0).outputs, f"{row.label} of {where}")
     sha = result.model.weights_sha256
-    sr = parse_super_resolved(source)  # super-resolution rows: outputs for the held-out split's downscaled images
-    if sr:
-        split = load(sr["dataset"], sr["split"], resolution)
-        where = f"the downscaled {sr['dataset']}/{sr['split']} (sha256 {sr['sha256'][:12]}… checked), first {n}"
-        if split.sha256 != sr["sha256"]:
-            return Samples(None, f"the split {sr['dataset']}/{sr['split']} here has another content hash than the scored one")
-        if sr["bicubic"]:
-            return Samples(super_resolved(split, n)[0], f"bicubic x4 of {where}")
-        if sha and sha in checkpoints:
-            return Samples(super_resolved(split, n, load_generator(checkpoints[sha]).net)[0],
-                           f"{checkpoints[sha]} (sha256 {sha[:12]}… checked) on {where}")
-    if not sr and (source != "generator" or seed is None):
-        return Samples(None, f"samples came from {source or 'an unknown source'}, which the report does not redraw")
+    if info.source == "folder" or (info.source == "generator" and seed is None):
+        return Samples(None, f"samples came from {info.source} {info.path or ''}".rstrip()
+                       + ", which the report does not redraw")
     if sha and sha in checkpoints:
-        gen = load_generator(checkpoints[sha])
-        return Samples(gen.sample(n, seed=seed), f"redrawn from {checkpoints[sha]} (sha256 {sha[:12]}… checked), seed {seed}")
+        model = load_generator(checkpoints[sha])
+        drawn = task.draw(model, data, n, seed if seed is not None else 0).outputs
+        how = f"on {where}" if info.source == "transform" else f"seed {seed}"
+        return Samples(drawn, f"redrawn from {checkpoints[sha]} (sha256 {sha[:12]}… checked), {how}")
     if sha:
-        where = "a user's model (the report runs no code that results name)" if "source" in result.model.config \
+        why = "a user's model (the report runs no code that results name)" if "source" in result.model.config \
             else f"no generator.safetensors with sha256 {sha[:12]}… under the checkpoint directories"
-        return Samples(None, where)
-    if result.kind == "reference" and result.model.entry and result.model.entry in MODELS:
-        gen = untrained_generator(result.model.entry, seed=UNTRAINED_INIT_SEED, **result.model.config)
-        return Samples(gen.sample(n, seed=seed), f"untrained {result.model.entry} re-initialised (init seed "
-                                                 f"{UNTRAINED_INIT_SEED}, recorded config), seed {seed}")
+        return Samples(None, why)
+    if row is UNTRAINED and result.model.entry in MODELS:
+        model = untrained_generator(result.model.entry, seed=UNTRAINED_INIT_SEED, **result.model.config)
+        drawn = task.draw(model, data, n, seed if seed is not None else 0).outputs
+        return Samples(drawn, f"untrained {result.model.entry} re-initialised (init seed {UNTRAINED_INIT_SEED}, "
+                              f"recorded config), seed {seed}")
     return Samples(None, "the result names no weights to redraw from")
 
 
@@ -282,7 +286,9 @@ def _provenance(r: Result) -> list[tuple[str, str]]:
     if e is not None:
         items += [("extractor", f"{e.name} (features {e.feature_layer}, logits {e.logits_layer}, {e.input_resize})"),
                   ("extractor weights sha256", str(e.weights_sha256))]
-    items += [("samples", f"n = {r.samples.get('n')}, seed {r.samples.get('seed')}, {r.samples.get('source')}"),
+    info = r.samples
+    source = ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(info).items() if v is not None and k != "n")
+    items += [("samples", f"n = {info.n}; {source}"),
               ("timings (s)", ", ".join(f"{k} {v}" for k, v in r.timings.items())),
               ("software", f"ganbench {p.ganbench_version} (git {str(p.git_commit)[:12]}), torch {p.torch_version}, "
                            f"torch-fidelity {p.torch_fidelity_version}, Python {p.python_version}"),
@@ -298,8 +304,8 @@ def _section(t: Table, index: int, results: list[Result], out: Path, checkpoints
              speed: str | None) -> dict[str, Any]:
     by_id = {r.run_id: r for r in t.results}
     tag = f"t{index}-{t.dataset.name if t.dataset else 'throughput'}-{t.task}"
-    fidelity = [m for m in t.metrics if m not in DIVERSITY and m not in HIDDEN]
-    diversity = [m for m in t.metrics if m in DIVERSITY]
+    fidelity = [m for m in t.metrics if score_group(m) == "fidelity"]
+    diversity = [m for m in t.metrics if score_group(m) == "diversity"]
     grids = []
     for caption, metrics in ((None, fidelity), ("Diversity, mode collapse and memorisation", diversity)):
         if not metrics:

@@ -26,13 +26,7 @@ from ganbench.results.schema import DatasetInfo, ExtractorInfo, Result, Score
 
 LEADERBOARD_FORMAT = "ganbench.leaderboard/1"
 TIE_Z = 1.96  # half-width of the two-sided 95% interval of a difference, in combined standard deviations
-
-FIDELITY = ["fid", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage"]
-DIVERSITY = ["modes", "hq_fraction", "reverse_kl", "stacked_modes", "stacked_kl", "ndb", "ndb_jsd", "ms_ssim",
-             "lpips_diversity", "copy_fraction", "nn_ratio", "birthday_support"]
-HIDDEN = {"duplicate_pairs"}  # in CSV and JSON; the markdown shows birthday_support, which is derived from it
 DEFAULT_SORT = ("fid", "modes", "stacked_modes")  # the first one a table has sorts it unless told otherwise
-
 
 def _fmt(x: float | None, digits: int) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -42,42 +36,63 @@ def _fmt(x: float | None, digits: int) -> str:
     return f"{x:.{digits}f}"
 
 
-_DIGITS = {"kid": 4, "precision": 3, "recall": 3, "hq_fraction": 3, "reverse_kl": 3, "modes": 1, "density": 3,
-           "coverage": 3, "ndb": 2, "ms_ssim": 3, "copy_fraction": 3, "nn_ratio": 2, "stacked_modes": 0,
-           "stacked_kl": 3, "fid": 2, "fid_inf": 2, "is": 2, "ndb_jsd": 2, "lpips_diversity": 3}
+def _display(name: str):
+    from ganbench.metrics import score_info
+
+    return score_info(name)
+
+
+def score_group(name: str) -> str:
+    """The table a score is shown in: "fidelity", "diversity" or "hidden" (the metric registry says; a score no
+    registered metric computes, such as throughput, is shown with the fidelity scores)."""
+    info = _display(name)
+    return info.group if info is not None else "fidelity"
 
 
 def _digits(name: str, value: float | None) -> int:
-    if name in _DIGITS:
-        return _DIGITS[name]
-    # a score this module does not know (throughput, memory, ...): three significant digits, at most 4 decimals
+    info = _display(name)
+    if info is not None and info.digits is not None:
+        d = info.digits
+        if info.min_significant and value is not None and math.isfinite(value) and value != 0:
+            d = max(d, min(5, info.min_significant - int(math.floor(math.log10(abs(value)))) - 1))
+        return d
+    # no fixed decimals: three significant digits, at most 4 decimals
     if value is None or not math.isfinite(value) or value == 0:
         return 2
     return int(min(4, max(0, 2 - math.floor(math.log10(abs(value))))))
 
 
 def format_score(name: str, s: Score) -> str:
-    """``value ± std`` with a number of decimals suited to the metric."""
-    if name == "birthday_support":  # spans orders of magnitude; the method says whether it is a lower bound
-        return f"≥ {s.value:.3g}" if s.method.startswith("lower bound") else f"{s.value:.3g}"
+    """``value ± std`` with the decimals the metric registry gives the score; "≥" marks a lower bound."""
+    info = _display(name)
+    if info is not None and info.significant and s.value is not None and math.isfinite(s.value):
+        text = f"{s.value:.{info.significant}g}"
+        return f"≥ {text}" if s.method.startswith("lower bound") else text
     d = _digits(name, s.value)
-    if s.value is not None and math.isfinite(s.value) and 0 < abs(s.value) < 0.1 and name in ("fid", "fid_inf"):
-        d = min(5, d - int(math.floor(math.log10(abs(s.value)))) - 1)  # keep 2-3 significant digits
     return _fmt(s.value, d) if s.std is None else f"{_fmt(s.value, d)} ± {_fmt(s.std, d)}"
 
 
-def results_frame(results: list[Result]) -> pd.DataFrame:
-    """One row per result, one column per score value (and "<score>_std")."""
-    rows = []
+def ordered_scores(present: set[str]) -> list[str]:
+    """Scores in the order of the metric registry, then scores no registered metric computes, by name."""
+    from ganbench.metrics import score_order
+
+    known = [m for m in score_order() if m in present]
+    return known + sorted(present - set(known))
+
+
+def dedupe_runs(results: list[Result]) -> tuple[list[Result], list[str]]:
+    """One result per run id (the newest), and the run ids that had copies: two files of one run are one run, never
+    two training seeds."""
+    newest: dict[str, Result] = {}
+    dropped: list[str] = []
     for r in results:
-        row = {"dataset": r.dataset.name if r.dataset else None, "model": r.model.name, "kind": r.kind, "task": r.task, "n": r.samples["n"],
-               "run_id": r.run_id, "extractor": r.extractor.name if r.extractor else None,
-               "weights_sha256": r.model.weights_sha256}
-        for name, s in r.scores.items():
-            row[name] = s.value
-            row[f"{name}_std"] = s.std
-        rows.append(row)
-    return pd.DataFrame(rows)
+        old = newest.get(r.run_id)
+        if old is not None:
+            dropped.append(r.run_id)
+            if r.provenance.created_utc <= old.provenance.created_utc:
+                continue
+        newest[r.run_id] = r
+    return [r for r in results if newest.get(r.run_id) is r], sorted(set(dropped))
 
 
 @dataclass
@@ -101,8 +116,8 @@ def _seed_group_key(r: Result) -> str:
     train = dict(r.model.train or {})
     train.pop("seed", None)
     train.pop("resumed_from", None)
-    return json.dumps([r.dataset.name if r.dataset else None, r.kind, r.model.name, r.model.config, train, r.samples["n"]], sort_keys=True,
-                      default=str)
+    return json.dumps([r.dataset.name if r.dataset else None, r.kind, r.reference_row, r.model.name, r.model.config,
+                       train, r.samples.n], sort_keys=True, default=str)
 
 
 def aggregate_seeds(results: list[Result]) -> list[Row]:
@@ -115,7 +130,7 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
     for members in groups.values():
         first = members[0]
         if len(members) == 1:
-            rows.append(Row(first.model.name, first.kind, first.task, first.scores, first.samples["n"], 1,
+            rows.append(Row(first.model.name, first.kind, first.task, first.scores, first.samples.n, 1,
                             (first.model.weights_sha256 or "–")[:12], [first.run_id], first.model.weights_sha256))
             continue
         scores = {}
@@ -125,7 +140,7 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
             half = 1.96 * std / math.sqrt(len(vals))
             scores[name] = Score(mean, std, mean - half, mean + half, first.scores[name].n,
                                  first.scores[name].higher_is_better, f"mean and std over {len(vals)} training seeds")
-        rows.append(Row(first.model.name, first.kind, first.task, scores, first.samples["n"], len(members),
+        rows.append(Row(first.model.name, first.kind, first.task, scores, first.samples.n, len(members),
                         f"{len(members)} sets", [m.run_id for m in members], None))
     return rows
 
@@ -166,9 +181,7 @@ class Table:
     @property
     def metrics(self) -> list[str]:
         """Every score any row carries: the known ones in their usual order, then the others by name."""
-        present = {s for r in self.rows for s in r.scores}
-        known = [m for m in FIDELITY + DIVERSITY if m in present]
-        return known + sorted(present - set(known))
+        return ordered_scores({s for r in self.rows for s in r.scores})
 
     def higher_is_better(self, metric: str) -> bool:
         return next(r.scores[metric].higher_is_better for r in self.rows if metric in r.scores)
@@ -293,6 +306,7 @@ def build_tables(results: list[Result], sort: str | None = None) -> list[Table]:
     """
     if not results:
         raise ValueError("no results to render")
+    results, _ = dedupe_runs(results)
     if sort is not None and not any(sort in r.scores for r in results):
         have = sorted({s for r in results for s in r.scores})
         raise ValueError(f"sort metric {sort!r} is not a score of any result; scores present: {', '.join(have)}")
@@ -307,7 +321,7 @@ def build_tables(results: list[Result], sort: str | None = None) -> list[Table]:
         members = groups[key]
         dataset = None if key[0] is None else members[0].dataset
         refs = [r for r in members if r.kind == "reference"]
-        tasks = sorted({r.task for r in members if r.kind != "reference"}) or ["reference"]
+        tasks = sorted({r.task for r in members if r.kind != "reference"}) or sorted({r.task for r in refs})
         for task in tasks:
             chosen = [r for r in members if r.kind != "reference" and r.task == task] + refs
             rows = aggregate_seeds(chosen)
@@ -346,7 +360,7 @@ def _markdown_table(t: Table, columns: list[str]) -> str:
     lines = []
     for r in t.rows:
         label = f"*{r.name}*" if r.kind == "reference" else f"**{r.name}**"
-        line = {"#": _rank_label(r), "model": label, "task": r.task}
+        line = {"#": _rank_label(r), "model": label, "task": "reference" if r.kind == "reference" else r.task}
         for c in columns:
             line[f"{c} {_arrow(t, c)}"] = format_score(c, r.scores[c]) if c in r.scores else "–"
         line.update({"n": r.n, "seeds": r.seeds, "weights": r.weights})
@@ -376,8 +390,8 @@ def render_markdown(results: list[Result], title: str = "Leaderboard", sort: str
            "row ranked above lies inside the 95% interval of the difference (|a - b| ≤ 1.96·√(σa² + σb²)): ties.",
            ""]
     for t in tables:
-        fidelity = [m for m in t.metrics if m not in DIVERSITY and m not in HIDDEN]
-        diversity = [m for m in t.metrics if m in DIVERSITY]
+        fidelity = [m for m in t.metrics if score_group(m) == "fidelity"]
+        diversity = [m for m in t.metrics if score_group(m) == "diversity"]
         sort_note = f" Sorted by `{t.sort}` {_arrow(t, t.sort)}." if t.sort else ""
         out += [_table_title(t), "", describe_reference(t) + sort_note, ""]
         if fidelity:

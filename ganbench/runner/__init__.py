@@ -1,26 +1,28 @@
 """Running a suite: jobs expand into stage tasks (train, sample, evaluate, bench) that an executor runs.
 
-Every result job of a suite (a trained model, the real-data row, the untrained row, a throughput run)
-becomes up to three tasks with deterministic ids derived from the job's inputs:
+Every job of a suite (a trained model, a reference row of one of its tasks, a throughput run) becomes up to three
+stage tasks with deterministic ids derived from the job's inputs:
 
-- ``train`` (trained models): ``runs/<suite>/<job>/generator.safetensors`` and ``train.json``; resumes from the
-  run's last checkpoint after an interruption;
-- ``sample``: ``runs/<suite>/<job>/samples.safetensors``, the uint8 samples with their seed and source;
-- ``evaluate``: the result document in the results directory; ``bench``: a throughput result.
+- ``train`` (trained models): ``runs/<suite>/<job>/generator.safetensors`` and ``train.json`` through the one
+  training loop (``ganbench.train``); resumes from the run's last checkpoint after an interruption;
+- ``sample``: ``runs/<suite>/<job>/samples.safetensors``: the outputs the job's task draws (``Task.draw`` from the
+  model, ``Task.draw_reference`` for a data row: the real split, the identity mapping, bicubic upsampling), with
+  the extras its metrics read (round trips, captions) and their typed provenance;
+- ``evaluate``: the result document, through ``ganbench.evaluate.evaluate`` (the one evaluation path);
+  ``bench``: a throughput result.
 
-Rows of a super-resolution dataset are the SR outputs of the held-out split's downscaled images (beside a bicubic
-reference row); every row also gets the scores of its task (``ganbench.runner.tasks``): bits/dim for likelihood
-models, CAS for class-conditional ones, R-precision for text-to-image ones, PSNR/SSIM for super-resolution.
+Which reference rows a dataset gets is what its tasks declare (``Task.reference_rows``), plus the untrained networks
+its table lists; what a model must beat is what its task checks (``Task.checks``, ``reference_checks`` here).
 
-Before a task runs, its artifact is checked, not just looked for: a result must parse and name its job, a
-trained generator must hash to the sha256 its ``train.json`` records for the same inputs, a samples file
-must record the same count, seed and generator hash. Every artifact is written atomically (temporary file,
-fsync, rename), so a process killed at any point (SIGKILL included) leaves either nothing or a complete
-file; temporary files it left are swept at the next start. Results are written only by the driver, so
-executors on other machines return them instead of touching the store.
+Before a stage runs, its artifact is checked, not just looked for: a result must parse and name its job, a trained
+generator must hash to the sha256 its ``train.json`` records for the same inputs, a samples file must record the same
+count, seed and generator hash. Every artifact is written atomically (temporary file, fsync, rename), so a process
+killed at any point (SIGKILL included) leaves either nothing or a complete file; temporary files it left are swept at
+the next start. Results are written only by the driver, so executors on other machines return them instead of
+touching the store.
 
-Executors: ``local`` (in this process, in dependency order) and ``ray`` (``ganbench.runner.ray_executor``:
-one Ray task per stage with its CPU/GPU needs, dependencies passed as object refs).
+Executors: ``local`` (in this process, in dependency order) and ``ray`` (``ganbench.runner.ray_executor``: one Ray task
+per stage with its CPU/GPU needs, dependencies passed as object refs).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import dataclasses
 import json
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -37,51 +38,99 @@ from typing import Any, Callable
 import torch
 
 from ganbench.data import load
-from ganbench.evaluate import EvalRequest, SampleSet, check_sample_count, evaluate, model_info_for
-from ganbench.features import get_extractor
-from ganbench.results.schema import Result
+from ganbench.evaluate import Protocol, Row, evaluate
+from ganbench.results.schema import Result, SampleInfo
 from ganbench.results.store import atomic_path, read_result, write_result
 from ganbench.runner.suite import BenchPlan, Job, Suite, load_suite
-from ganbench.runner.tasks import super_resolved, task_scores
-from ganbench.train import TrainConfig, train
+from ganbench.tasks import Check, SampleSet, Task, get_task, reference_row
+from ganbench.train import TrainConfig, finished_run, train
 from ganbench.zoo import get_model, untrained_generator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "Suite", "Task", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_task", "existing_result",
-           "reference_checks", "EXECUTORS"]
+__all__ = ["Job", "Suite", "StageTask", "BenchPlan", "load_suite", "plan_tasks", "run_suite", "run_task",
+           "existing_result", "reference_checks", "EXECUTORS"]
 
-SAMPLES_FORMAT = "ganbench.samples/1"
+SAMPLES_FORMAT = "ganbench.samples/2"
 EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
-class Task:
+class StageTask:
     """One stage of one job."""
 
     id: str  # "<job id>:<stage>"
     stage: str  # "train", "sample", "evaluate" or "bench"
     job: Job
-    deps: tuple[str, ...]  # ids of the tasks whose artifacts this one reads
+    deps: tuple[str, ...]  # ids of the stage tasks whose artifacts this one reads
 
 
-def plan_tasks(suite: Suite) -> list[Task]:
-    """The suite's tasks in an order that respects their dependencies."""
-    tasks: list[Task] = []
+def plan_tasks(suite: Suite) -> list[StageTask]:
+    """The suite's stage tasks in an order that respects their dependencies."""
+    tasks: list[StageTask] = []
     for job in suite.jobs():
         if job.kind == "model":
-            tasks.append(Task(f"{job.id}:train", "train", job, ()))
+            tasks.append(StageTask(f"{job.id}:train", "train", job, ()))
     for job in suite.jobs():
         if job.kind == "bench":
             # No dependency: throughput depends on the architecture, not the weights. The local executor runs
             # every train task first, so the trained generator is timed when there is one; a rerun that only
             # lacks throughput results does not retrain anything to get them.
-            tasks.append(Task(f"{job.id}:bench", "bench", job, ()))
+            tasks.append(StageTask(f"{job.id}:bench", "bench", job, ()))
             continue
         dep = (f"{job.id}:train",) if job.kind == "model" else ()
-        tasks.append(Task(f"{job.id}:sample", "sample", job, dep))
-        tasks.append(Task(f"{job.id}:evaluate", "evaluate", job, (f"{job.id}:sample",) + dep))
+        tasks.append(StageTask(f"{job.id}:sample", "sample", job, dep))
+        tasks.append(StageTask(f"{job.id}:evaluate", "evaluate", job, (f"{job.id}:sample",) + dep))
     return tasks
+
+
+# -- what a job is ---------------------------------------------------------------------------------------
+
+
+def protocol_of(job: Job, suite: Suite) -> Protocol:
+    ds = job.dataset
+    return Protocol(ds.name, ds.extractor, ds.n_samples, suite.sample_seed, ds.resolution, ds.reference_split,
+                    ds.heldout_split, tuple(ds.metrics))
+
+
+def task_of_job(job: Job, suite: Suite) -> Task:
+    """The task whose outputs a job scores: its model's, or the task that owns its reference row."""
+    if job.model is not None:
+        return get_task(get_model(job.model.model).task)
+    owners = dict(suite.reference_rows(job.dataset.name))
+    return get_task(owners[job.row])
+
+
+def companions_of(job: Job, suite: Suite, task: Task) -> tuple[Task, ...]:
+    """The other tasks scored on the job's data (their extras join its reference rows)."""
+    return tuple(get_task(t) for t in suite.tasks_on(job.dataset.name) if t != task.name)
+
+
+def _train_config(job: Job) -> TrainConfig:
+    return TrainConfig(seed=job.seed, **job.model.train)
+
+
+def _train_split(job: Job):
+    ds = job.dataset
+    return load(ds.name, ds.reference_split, ds.resolution)
+
+
+def trained_generator(job: Job, work_dir: Path):
+    """The job's trained generator if its train stage finished with these inputs (checked), else None."""
+    return finished_run(get_model(job.model.model), _train_split(job), work_dir / job.id, _train_config(job),
+                        job.model.config)
+
+
+def job_model(job: Job, work_dir: Path) -> Any:
+    """The model a job draws from: its trained generator, an untrained network, or None for a data row."""
+    if job.model is None:
+        return None
+    if job.row == "untrained":
+        return untrained_generator(job.model.model, seed=job.seed, **job.model.config)
+    generator = trained_generator(job, work_dir)
+    if generator is None:
+        raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
+    return generator
 
 
 # -- artifacts ------------------------------------------------------------------------------------------
@@ -92,7 +141,7 @@ def existing_result(results_dir: Path, job: Job) -> Result | None:
     for path in sorted(Path(results_dir).glob(f"{job.id}__*.json")):
         try:
             result = read_result(path)
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as e:
             log.warning("ignoring unreadable result %s: %s", path, e)
             continue
         if result.run_id == job.id:
@@ -109,23 +158,6 @@ def sweep_temporaries(*dirs: Path) -> int:
                 tmp.unlink(missing_ok=True)
                 removed += 1
     return removed
-
-
-def _train_config(job: Job) -> TrainConfig:
-    return TrainConfig(seed=job.seed, **job.model.train)
-
-
-def _train_split(job: Job):
-    ds = job.dataset
-    return load(ds.name, ds.reference_split, ds.resolution)
-
-
-def trained_generator(job: Job, work_dir: Path):
-    """The job's trained generator if its train stage finished with these inputs (checked), else None."""
-    from ganbench.train.loop import finished_run
-
-    return finished_run(get_model(job.model.model), _train_split(job), work_dir / job.id, _train_config(job),
-                        job.model.config)
 
 
 def _samples_path(job: Job, work_dir: Path) -> Path:
@@ -147,14 +179,17 @@ def existing_samples(job: Job, suite: Suite, work_dir: Path, weights_sha256: str
     try:
         with safe_open(str(path), "pt") as f:
             meta = json.loads((f.metadata() or {}).get("ganbench", "{}"))
-            samples = f.get_tensor("samples")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        info = SampleInfo(**meta["info"])
     except Exception as e:  # noqa: BLE001  (a damaged file is redone, whatever the damage)
         log.warning("ignoring unreadable samples %s: %s", path, e)
         return None
     expected = _expected_samples_meta(job, suite, weights_sha256)
-    if any(meta.get(k) != v for k, v in expected.items()) or len(samples) != expected["n"]:
+    outputs = tensors.pop("samples", None)
+    if any(meta.get(k) != v for k, v in expected.items()) or outputs is None or len(outputs) != expected["n"]:
         return None
-    return SampleSet(samples, meta["source"], meta["seed_used"], meta["seconds"])
+    extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return SampleSet(outputs, info, float(meta.get("seconds", 0.0)), extras)
 
 
 # -- stages ---------------------------------------------------------------------------------------------
@@ -164,104 +199,56 @@ def train_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True, f
     """Train (or resume) the job's model; returns the training info its result records."""
     entry = get_model(job.model.model)
     cfg = _train_config(job)
-    split = _train_split(job)
     if fresh and (work_dir / job.id).exists():
         shutil.rmtree(work_dir / job.id)
-    outcome = train(entry, split, work_dir / job.id, cfg, job.model.config, resume=True, progress=progress)
+    outcome = train(entry, _train_split(job), work_dir / job.id, cfg, job.model.config, resume=True,
+                    progress=progress)
     return {"weights_sha256": outcome.generator.weights_sha256, "seconds": outcome.seconds,
             "resumed_from": outcome.resumed_from}
 
 
 def _train_info(job: Job, resumed_from: int | None) -> dict[str, Any]:
     entry = get_model(job.model.model)
-    cfg = _train_config(job)
     split = _train_split(job)
+    cfg = dataclasses.replace(_train_config(job), batch_size=_train_config(job).batch_size or entry.batch_size)
     return {**dataclasses.asdict(cfg), "objective": entry.objective, "dataset": f"{split.dataset}/{split.split}",
             "data_sha256": split.sha256, "resumed_from": resumed_from}
 
 
 def sample_stage(job: Job, suite: Suite, work_dir: Path) -> SampleSet:
-    """Draw the job's samples and write them (atomically) beside its run."""
+    """Draw the job's outputs through its task and write them (atomically) beside its run."""
     from safetensors.torch import save_file
 
-    ds = job.dataset
-    sha = None
-    if job.kind in ("real", "bicubic"):
-        heldout = load(ds.name, ds.heldout_split, ds.resolution)
-        check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
-        if job.kind == "real":
-            samples = SampleSet(heldout.data[:ds.n_samples],
-                                f"split {ds.name}/{ds.heldout_split} sha256 {heldout.sha256}", None)
-        else:
-            t0 = time.perf_counter()
-            drawn, source = super_resolved(heldout, ds.n_samples)
-            samples = SampleSet(drawn, source, None, time.perf_counter() - t0)
+    task, protocol = task_of_job(job, suite), protocol_of(job, suite)
+    data = task.load(protocol.dataset, protocol.reference_split, protocol.heldout_split, protocol.resolution)
+    model = job_model(job, work_dir)
+    if model is None:
+        samples = task.draw_reference(reference_row(job.row), data, protocol.n, protocol.seed)
     else:
-        if job.kind == "untrained":
-            generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
-        else:
-            generator = trained_generator(job, work_dir)
-            if generator is None:
-                raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
-            sha = generator.weights_sha256
-        t0 = time.perf_counter()
-        if generator.entry.task == "super-resolution":  # SR models are scored on the held-out split's LR images
-            heldout = load(ds.name, ds.heldout_split, ds.resolution)
-            check_sample_count(len(heldout), ds.n_samples, f"{ds.name}/{ds.heldout_split}")
-            drawn, source = super_resolved(heldout, ds.n_samples, generator.net)
-            samples = SampleSet(drawn, source, None, time.perf_counter() - t0)
-        else:
-            drawn = generator.sample(ds.n_samples, seed=suite.sample_seed)
-            samples = SampleSet(drawn, "generator", suite.sample_seed, time.perf_counter() - t0)
-    meta = {**_expected_samples_meta(job, suite, sha), "source": samples.source, "seed_used": samples.seed,
+        samples = task.draw(model, data, protocol.n, protocol.seed)
+    sha = model.weights_sha256 if model is not None and job.kind == "model" else None
+    meta = {**_expected_samples_meta(job, suite, sha), "info": dataclasses.asdict(samples.info),
             "seconds": samples.seconds}
+    tensors = {"samples": samples.outputs.contiguous(), **{f"extra.{k}": v.contiguous()
+                                                           for k, v in samples.extras.items()}}
     with atomic_path(_samples_path(job, work_dir)) as tmp:
-        save_file({"samples": samples.samples.contiguous()}, str(tmp), metadata={"ganbench": json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata={"ganbench": json.dumps(meta)})
     return samples
 
 
 def evaluate_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True,
                    train_seconds: float | None = None, resumed_from: int | None = None) -> Result:
-    """Score the job's samples; the result is returned, not written (the driver writes it)."""
-    ds = job.dataset
-    reference = load(ds.name, ds.reference_split, ds.resolution)
-    heldout = load(ds.name, ds.heldout_split, ds.resolution)
-    extractor = get_extractor(ds.extractor)
-    timings: dict[str, float] = {}
-    generator = None
-    if job.kind in ("real", "bicubic"):
-        samples = existing_samples(job, suite, work_dir, None) or sample_stage(job, suite, work_dir)
-        name = f"real data ({ds.heldout_split} split)" if job.kind == "real" else "bicubic x4 upsampling"
-        model = model_info_for(name, None, {}, None)
-        task = "reference"
-    else:
-        entry = get_model(job.model.model)
-        if job.kind == "untrained":
-            generator = untrained_generator(job.model.model, seed=job.seed, **job.model.config)
-            train_info, sha = None, None
-        else:
-            generator = trained_generator(job, work_dir)
-            if generator is None:
-                raise RuntimeError(f"job {job.id}: no finished training run in {str(work_dir / job.id)!r}")
-            sha = generator.weights_sha256
-            train_info = _train_info(job, resumed_from)
-            if train_seconds is not None:
-                timings["train"] = train_seconds
-        samples = existing_samples(job, suite, work_dir, sha) or sample_stage(job, suite, work_dir)
-        model = model_info_for(generator.name if job.kind == "untrained" else entry.name, entry.name,
-                               generator.config, generator.weights_sha256, train_info)
-        task = "reference" if job.kind == "untrained" else entry.task
-    request = EvalRequest(job.id, "reference" if job.kind != "model" else "model", task, model, reference,
-                          extractor, list(ds.metrics), seed=suite.sample_seed, extra_timings=timings, heldout=heldout)
-    result = evaluate(request, samples, progress=progress)
-    t0 = time.perf_counter()
-    suite_tasks = {get_model(m.model).task for m in suite.models if m.dataset == ds.name}
-    extra = task_scores(job.kind, ds.task, suite_tasks, generator, samples.samples, reference, heldout,
-                        suite.sample_seed)
-    if extra:
-        result.scores.update(extra)
-        result.timings["task_metrics"] = round(time.perf_counter() - t0, 3)
-    return result
+    """Score the job's samples through the one evaluation path; the result is returned, not written."""
+    task, protocol = task_of_job(job, suite), protocol_of(job, suite)
+    model = job_model(job, work_dir)
+    sha = model.weights_sha256 if model is not None and job.kind == "model" else None
+    samples = existing_samples(job, suite, work_dir, sha) or sample_stage(job, suite, work_dir)
+    timings = {"train": train_seconds} if job.kind == "model" and train_seconds is not None else {}
+    row = Row(reference_row(job.row) if job.row else None, run_id=job.id, timings=timings,
+              name=get_model(job.model.model).name if job.kind == "model" else None,
+              train=_train_info(job, resumed_from) if job.kind == "model" else None)
+    return evaluate(protocol, task=task, model=model, samples=samples, row=row,
+                    companions=companions_of(job, suite, task), progress=progress)
 
 
 def bench_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -> Result:
@@ -282,12 +269,13 @@ def bench_stage(job: Job, suite: Suite, work_dir: Path, progress: bool = True) -
     settings = BenchSettings(device=b.device, batch_sizes=b.batch_sizes, precision=b.precision, repeats=b.repeats,
                              warmup=b.warmup)
     report = bench_model(plan.model, settings, train=b.train, config=config, net=net, progress=progress)
-    resolution = int(split.data.shape[-1]) if split.kind == "images" else None
+    images = split.kind != "points"
+    resolution = int((split.data if split.kind == "images" else split.b).shape[-1]) if images else None
     dataset = DatasetInfo(split.dataset, split.split, split.sha256, len(split), resolution, split.resize, split.source)
     return to_result(report, run_id=job.id, dataset=dataset, model_name=plan.model, weights_sha256=sha)
 
 
-def run_task(task: Task, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False,
+def run_task(task: StageTask, suite: Suite, work_dir: Path, progress: bool = True, fresh: bool = False,
              inputs: dict[str, Any] | None = None, threads: int | None = None) -> Any:
     """Run one stage; returns what later stages or the driver need (training info, or a Result).
 
@@ -317,8 +305,9 @@ def run_task(task: Task, suite: Suite, work_dir: Path, progress: bool = True, fr
 # -- the suite ------------------------------------------------------------------------------------------
 
 
-def pending_tasks(suite: Suite, results_dir: Path, work_dir: Path, fresh: bool) -> tuple[list[Task], dict[str, Result]]:
-    """(tasks still to run, valid results by job id). A job with a valid result needs no task; a train task
+def pending_tasks(suite: Suite, results_dir: Path, work_dir: Path, fresh: bool
+                  ) -> tuple[list[StageTask], dict[str, Result]]:
+    """(stage tasks still to run, valid results by job id). A job with a valid result needs no task; a train task
     runs only for a job still to do, and not when its checked artifact exists (its dependants read that)."""
     done = {} if fresh else {j.id: r for j in suite.jobs() if (r := existing_result(results_dir, j)) is not None}
     tasks = plan_tasks(suite)
@@ -353,13 +342,13 @@ def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | No
         if job.id in done and on_job:
             on_job(job, "skipped (result exists)")
 
-    def finished(task: Task, result: Result) -> None:
+    def finished(task: StageTask, result: Result) -> None:
         write_result(result, results_dir)
         done[task.job.id] = result
         if on_job:
             on_job(task.job, "done")
 
-    def started(task: Task) -> None:
+    def started(task: StageTask) -> None:
         if on_job and task.stage in ("evaluate", "bench"):
             on_job(task.job, "running")
 
@@ -378,34 +367,12 @@ def run_suite(suite: Suite, results_dir: Path | None = None, work_dir: Path | No
     return [done[j.id] for j in suite.jobs() if j.id in done]
 
 
-def reference_checks(results: list[Result]) -> list[tuple[str, str, bool]]:
-    """What each trained model of a suite must beat, checked: (run id, what was compared, whether it won).
-
-    - FID against the untrained row of the same zoo entry (a trained network must beat its initialisation);
-    - bits/dim against 8, the uniform distribution over 256 levels (likelihood models);
-    - PSNR on Y against the bicubic row (super-resolution models);
-    - CAS against chance, 1 / classes (class-conditional models).
-    """
+def reference_checks(results: list[Result]) -> list[Check]:
+    """What each model of a suite must beat, checked by its task (``Task.checks``): its untrained network's FID,
+    the identity mapping on the main metric of a translation task, bicubic on PSNR-Y, chance for CAS and
+    R-precision, uniform bits/dim."""
     checks = []
     for r in results:
-        if r.kind != "model" or r.dataset is None:
-            continue
-        same_data = [x for x in results if x.dataset is not None and x.dataset.name == r.dataset.name]
-        untrained = [x for x in same_data if x.kind == "reference" and x.model.entry == r.model.entry
-                     and x.model.weights_sha256 is None and x.model.entry is not None]
-        for u in untrained:
-            if "fid" in r.scores and "fid" in u.scores:
-                a, b = r.scores["fid"].value, u.scores["fid"].value
-                checks.append((r.run_id, f"FID {a:.2f} < untrained {b:.2f}", a < b))
-        if "bits_per_dim" in r.scores:
-            v = r.scores["bits_per_dim"].value
-            checks.append((r.run_id, f"bits/dim {v:.3f} < 8 (uniform)", v < 8.0))
-        bicubic = [x for x in same_data if x.model.name == "bicubic x4 upsampling"]
-        if bicubic and "psnr_y" in r.scores and "psnr_y" in bicubic[0].scores:
-            a, b = r.scores["psnr_y"].value, bicubic[0].scores["psnr_y"].value
-            checks.append((r.run_id, f"PSNR-Y {a:.2f} dB > bicubic {b:.2f} dB", a > b))
-        if "cas" in r.scores:
-            classes = int(r.model.config.get("n_classes", 10))
-            v = r.scores["cas"].value
-            checks.append((r.run_id, f"CAS {v:.3f} > chance {1 / classes:.3f}", v > 1 / classes))
+        if r.kind == "model" and r.dataset is not None:
+            checks.extend(get_task(r.task).checks(r, results))
     return checks

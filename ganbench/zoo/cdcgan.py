@@ -11,8 +11,17 @@ mode. Its tensor names equal ``CDCGANGenerator.main``'s, so its state dict loads
 What differs: the package takes a one-hot float tensor; ``CDCGANGenerator`` takes integer class labels and builds
 the one-hot code itself (the same numbers). The package ships no discriminator or training code;
 ``CDCGANDiscriminator`` is DCGAN's discriminator with the one-hot label broadcast to extra input planes, the usual
-cDCGAN choice. ``ganbench train cdcgan`` trains it through ``ganbench.train.conditional.train_step`` (real labels
-from the dataset, fake labels uniform over the classes).
+cDCGAN choice. ``ganbench train cdcgan`` trains it through ``conditional_step`` below (real labels from the dataset,
+fake labels uniform over the classes).
+
+Training (``conditional_step``, run by ``ganbench.train.loop``): Mirza & Osindero 2014 ("Conditional Generative Adversarial Nets", arXiv:1411.1784), Section 3.2: the GAN minimax game
+with both players given the class label, ``min_G max_D E[log D(x|y)] + E[log(1 - D(G(z|y)|y))]``, here with
+Goodfellow et al.'s non-saturating generator loss ``-log D(G(z|y)|y)`` and DCGAN's Adam settings (entry: 2e-4,
+betas (0.5, 0.999)). One D update on (real, real labels) and (G(z, y_fake), y_fake), then one G update through the
+updated D with the same z and y_fake, as ``ganbench.zoo.base.adversarial_step`` does for unconditional models.
+
+The real labels come from ``ctx.labels`` (the dataset's); the latents and the fake labels (uniform over the classes)
+are drawn from ``ctx.generator``, the step's seeded random source, so a resumed run repeats an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganbench.train.conditional import train_step
-from ganbench.zoo import DCGAN_PAPER, Generator, ModelEntry, register_model, to_uint8
-from ganbench.zoo.dcgan import DCGANConfig, DCGANDiscriminator, dcgan_init, generator_layers
+from ganbench.zoo.base import Generator, ModelEntry, StepContext, register_model, to_uint8
+from ganbench.zoo.dcgan import DCGAN_PAPER, DCGANConfig, DCGANDiscriminator, dcgan_init, generator_layers
+from ganbench.zoo.objectives import nonsaturating, nonsaturating_g
 
 
 @dataclass
@@ -110,6 +119,34 @@ class ConditionalGenerator(Generator):
         return to_uint8(torch.cat(outs)) if outs else torch.empty(0, dtype=torch.uint8)
 
 
+def conditional_step(ctx: StepContext) -> dict[str, float]:
+    """One D and one G update of the conditional GAN; returns the losses and mean D logits to log."""
+    if ctx.labels is None:
+        raise ValueError("the class-conditional DCGAN trains on a labelled dataset (mnist, digits8, ...); this "
+                         "dataset split has no labels")
+    if ctx.D is None or ctx.opt_d is None:
+        raise ValueError("the class-conditional DCGAN step needs a discriminator and its optimizer")
+    G, D = ctx.G, ctx.D
+    n = len(ctx.real)
+    g = ctx.generator  # on the networks' device when they are not on the CPU (the throughput bench)
+    z = torch.randn(n, G.nz, generator=g, device=g.device)
+    fake_labels = torch.randint(G.n_classes, (n,), generator=g, device=g.device)
+    fake = G(z, fake_labels)
+
+    d_real, d_fake = D(ctx.real, ctx.labels), D(fake.detach(), fake_labels)
+    loss_d = nonsaturating(d_real, d_fake)
+    ctx.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    ctx.opt_d.step()
+
+    loss_g = nonsaturating_g(D(fake, fake_labels))
+    ctx.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    ctx.opt_g.step()
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real.mean().item(),
+            "d_fake": d_fake.mean().item()}
+
+
 CDCGAN_PAPER = f"Mirza & Osindero 2014, arXiv:1411.1784 (one-hot label concatenated to z) on DCGAN, {DCGAN_PAPER}"
 def balanced_inputs(cfg: CDCGANConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A latent per sample and labels 0, 1, ..., n_classes - 1 in turn (every class equally often)."""
@@ -120,6 +157,7 @@ def balanced_inputs(cfg: CDCGANConfig, batch: int, generator: torch.Generator) -
 CDCGAN_PRESETS = {"tiny": {"resolution": 32, "channels": 1, "nz": 100, "n_classes": 10, "ngf": 32, "ndf": 32},
                   "paper": {"resolution": 128, "channels": 3, "nz": 100, "n_classes": 8, "ngf": 64, "ndf": 64,
                             "dropout": 0.2}}
-CDCGAN = register_model(ModelEntry("cdcgan", "cdcgan", "class-conditional", "images", CDCGANConfig, CDCGANGenerator,
+CDCGAN = register_model(ModelEntry("cdcgan", "cdcgan", "class_conditional", "images", CDCGANConfig, CDCGANGenerator,
                                    CDCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), CDCGAN_PAPER,
-                                   presets=CDCGAN_PRESETS, generator_inputs=balanced_inputs, train_step=train_step))
+                                   presets=CDCGAN_PRESETS, generator_inputs=balanced_inputs, train_step=conditional_step,
+                                   wrapper=ConditionalGenerator))

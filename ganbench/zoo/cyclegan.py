@@ -26,11 +26,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ganbench.results.store import file_sha256
+from ganbench.zoo.base import StepContext, register_model
 from ganbench.zoo.dcgan import dcgan_init
+from ganbench.zoo.objectives import least_squares
 from ganbench.zoo.pix2pix import NORMS, PatchDiscriminator, norm_layer
 from ganbench.zoo.safe_load import flat_state_dict, load_checkpoint
+from ganbench.zoo.translator import TranslationPair, Translator, set_requires_grad, translation_entry
 
 
 @dataclass
@@ -194,3 +199,66 @@ def load_vintagify_generator(path: str | Path | None = None) -> CycleGANGenerato
     net = CycleGANGenerator(CycleGANConfig(**PRESETS["vintage256"]))
     net.load_state_dict(from_vintagify(state), strict=True)
     return net.eval()
+
+
+def cyclegan_step(ctx: StepContext) -> dict[str, float]:
+    """One CycleGAN update: both generators, then both discriminators on pooled fakes, as the reference's
+    ``CycleGANModel.optimize_parameters``."""
+    cfg, a, b, g = ctx.model_config, ctx.batch["a"], ctx.batch["b"], ctx.generator
+    G_ab, G_ba, D_a, D_b = ctx.nets["G_ab"], ctx.nets["G_ba"], ctx.nets["D_a"], ctx.nets["D_b"]
+    pools = ctx.state.extras
+    fake_b, fake_a = G_ab(a), G_ba(b)
+    rec_a, rec_b = G_ba(fake_b), G_ab(fake_a)
+
+    set_requires_grad([D_a, D_b], False)
+    lam = cfg.lambda_cycle
+    if cfg.lambda_identity > 0:
+        idt_b = F.l1_loss(G_ab(b), b) * lam * cfg.lambda_identity  # G_ab should leave B images alone
+        idt_a = F.l1_loss(G_ba(a), a) * lam * cfg.lambda_identity
+    else:
+        idt_a = idt_b = torch.zeros((), device=a.device)
+    pred_b, pred_a = D_b(fake_b), D_a(fake_a)
+    gan_ab = F.mse_loss(pred_b, torch.ones_like(pred_b))
+    gan_ba = F.mse_loss(pred_a, torch.ones_like(pred_a))
+    cycle_a, cycle_b = F.l1_loss(rec_a, a) * lam, F.l1_loss(rec_b, b) * lam
+    ctx.opt_g.zero_grad(set_to_none=True)
+    (gan_ab + gan_ba + cycle_a + cycle_b + idt_a + idt_b).backward()
+    ctx.opt_g.step()
+    set_requires_grad([D_a, D_b], True)
+
+    # least_squares is 0.5 (D(real) - 1)^2 + 0.5 D(fake)^2: the reference's halved D loss.
+    loss_d_b = least_squares(D_b(b), D_b(pools["pool.b"].query(fake_b, g)))
+    loss_d_a = least_squares(D_a(a), D_a(pools["pool.a"].query(fake_a, g)))
+    ctx.opt_d.zero_grad(set_to_none=True)
+    (loss_d_a + loss_d_b).backward()
+    ctx.opt_d.step()
+    return {"loss_d_a": loss_d_a.item(), "loss_d_b": loss_d_b.item(), "gan_ab": gan_ab.item(),
+            "gan_ba": gan_ba.item(), "cycle_a": cycle_a.item(), "cycle_b": cycle_b.item(), "idt_a": idt_a.item(),
+            "idt_b": idt_b.item()}
+
+
+def _pair(cfg: CycleGANConfig) -> TranslationPair:
+    return TranslationPair(CycleGANGenerator(cfg), CycleGANGenerator(cfg.reversed()))
+
+
+def _discriminators(cfg: CycleGANConfig) -> nn.ModuleDict:
+    return nn.ModuleDict({"a": CycleGANDiscriminator(cfg.reversed()), "b": CycleGANDiscriminator(cfg)})
+
+
+CYCLEGAN = register_model(translation_entry(
+    "cyclegan", False, CycleGANConfig, _pair, _discriminators, cyclegan_step,
+    "Zhu, Park, Isola & Efros 2017, arXiv:1703.10593", {k: v for k, v in PRESETS.items() if k in ("tiny", "paper")},
+    batch_size=1, pools=("a", "b")))
+
+
+def vintage256_translator(path: str | Path | None = None) -> Translator:
+    """The ``cyclegan.vintage256`` weights: vintagify's modern -> vintage CycleGAN generator (RGB, any multiple of
+    4 px; trained at 256 px), one direction only.
+
+    Args:
+        path: The package's ``G_A2B_epoch33.pth``; None finds it in the installed ``vintagify`` package.
+    """
+    path = Path(path) if path is not None else vintagify_weights_path()
+    net = load_vintagify_generator(path)
+    return Translator(CYCLEGAN, CycleGANConfig(**PRESETS["vintage256"]), net, file_sha256(path),
+                      name="cyclegan.vintage256")

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganbench.zoo.base import ModelEntry, register_model
+
 
 @dataclass
 class DCGANConfig:
@@ -128,3 +130,16 @@ def from_tutorial_checkpoint(checkpoint: Any) -> dict[str, torch.Tensor]:
         raise ValueError(f"expected a DCGAN tutorial checkpoint ({{'netG_state_dict': ...}}) or a generator state "
                          f"dict, got {type(checkpoint).__name__} with keys {keys}")
     return dict(checkpoint)
+
+
+DCGAN_PAPER = "Radford, Metz & Chintala 2015, arXiv:1511.06434"
+# "tiny": what the quick suite trains on 2 CPU cores; "paper": the published architecture (DCGAN at 64x64 RGB).
+DCGAN_PRESETS = {"tiny": {"resolution": 32, "channels": 1, "ngf": 32, "ndf": 32},
+                 "paper": {"resolution": 64, "channels": 3, "ngf": 64, "ndf": 64}}
+DCGAN = register_model(ModelEntry("dcgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
+                                  DCGANDiscriminator, "nonsaturating", 2e-4, 2e-4, (0.5, 0.999), DCGAN_PAPER,
+                                  presets=DCGAN_PRESETS))
+LSGAN = register_model(ModelEntry("lsgan", "dcgan", "unconditional", "images", DCGANConfig, DCGANGenerator,
+                                  DCGANDiscriminator, "least_squares", 2e-4, 2e-4, (0.5, 0.999),
+                                  "Mao et al. 2017, arXiv:1611.04076 (DCGAN networks, least-squares objective)",
+                                  presets=DCGAN_PRESETS))

@@ -24,7 +24,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ganbench.zoo.base import StepContext, register_model
+from ganbench.zoo.objectives import nonsaturating, nonsaturating_g
+from ganbench.zoo.translator import TranslationPair, set_requires_grad, translation_entry
 
 
 @dataclass
@@ -130,3 +135,68 @@ class DiscoGANDiscriminator(nn.Module):
             features.append(h)
         logits = getattr(self, f"conv{self.config.stages + 1}")(h)
         return logits.flatten(), features
+
+
+def _feature_matching(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    """The reference's ``get_fm_loss``: per layer, the mean squared difference of the batch-mean activations
+    (its HingeEmbeddingLoss with target 1 reduces to that mean), summed over layers."""
+    return sum(((r.mean(0) - f.mean(0)) ** 2).mean() for r, f in zip(real, fake))
+
+
+def _half_bce(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * nonsaturating(d_real, d_fake)
+
+
+def discogan_rate(cfg: DiscoGANConfig, step: int) -> float:
+    """Weight of the reconstruction terms at ``step`` (the reference's GAN curriculum)."""
+    return cfg.starting_rate if step < cfg.gan_curriculum else cfg.default_rate
+
+
+def discogan_step(ctx: StepContext) -> dict[str, float]:
+    """One DiscoGAN iteration of the reference's loop: a D update when ``step % update_interval == 0``, a G
+    update otherwise; the losses of both are computed and logged every step (``updated``: 0 for a D step, 1 for a
+    G step)."""
+    cfg, a, b, step = ctx.model_config, ctx.batch["a"], ctx.batch["b"], ctx.step
+    G_ab, G_ba, D_a, D_b = ctx.nets["G_ab"], ctx.nets["G_ba"], ctx.nets["D_a"], ctx.nets["D_b"]
+    update_d = step % cfg.update_interval == 0
+    with torch.set_grad_enabled(not update_d):  # a D step needs no gradient through the generators
+        ab, ba = G_ab(a), G_ba(b)
+        aba, bab = G_ba(ab), G_ab(ba)
+    # The reference's MSE is over [0, 1] pixels: a quarter of the MSE over ganbench's [-1, 1].
+    recon_a, recon_b = F.mse_loss(aba, a) / 4, F.mse_loss(bab, b) / 4
+    set_requires_grad([D_a, D_b], update_d)
+    a_real, a_real_feats = D_a(a)
+    a_fake, a_fake_feats = D_a(ba)
+    b_real, b_real_feats = D_b(b)
+    b_fake, b_fake_feats = D_b(ab)
+    dis_a, dis_b = _half_bce(a_real, a_fake), _half_bce(b_real, b_fake)
+    gen_a, gen_b = nonsaturating_g(a_fake), nonsaturating_g(b_fake)  # gen_a: G_ba fooling D_a
+    fm_a, fm_b = _feature_matching(a_real_feats, a_fake_feats), _feature_matching(b_real_feats, b_fake_feats)
+    rate, w = discogan_rate(cfg, step), cfg.fm_weight
+    total_ab = (gen_b * (1 - w) + fm_b * w) * (1 - rate) + recon_a * rate  # the reference's gen_loss_A_total
+    total_ba = (gen_a * (1 - w) + fm_a * w) * (1 - rate) + recon_b * rate
+    if update_d:
+        ctx.opt_d.zero_grad(set_to_none=True)
+        (dis_a + dis_b).backward()
+        ctx.opt_d.step()
+    else:
+        ctx.opt_g.zero_grad(set_to_none=True)
+        (total_ab + total_ba).backward()
+        ctx.opt_g.step()
+    set_requires_grad([D_a, D_b], True)
+    return {"updated": 0.0 if update_d else 1.0, "loss_d_a": dis_a.item(), "loss_d_b": dis_b.item(),
+            "gan_ab": gen_b.item(), "gan_ba": gen_a.item(), "fm_a": fm_a.item(), "fm_b": fm_b.item(),
+            "recon_a": recon_a.item(), "recon_b": recon_b.item(), "rate": rate}
+
+
+def _pair(cfg: DiscoGANConfig) -> TranslationPair:
+    return TranslationPair(DiscoGANGenerator(cfg), DiscoGANGenerator(cfg.reversed()))
+
+
+def _discriminators(cfg: DiscoGANConfig) -> nn.ModuleDict:
+    return nn.ModuleDict({"a": DiscoGANDiscriminator(cfg.reversed()), "b": DiscoGANDiscriminator(cfg)})
+
+
+DISCOGAN = register_model(translation_entry(
+    "discogan", False, DiscoGANConfig, _pair, _discriminators, discogan_step,
+    "Kim, Cha, Kim, Lee & Kim 2017, arXiv:1703.05192", PRESETS, batch_size=64))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ganbench.zoo.base import ModelEntry, register_model
+
 
 @dataclass
 class MLPGANConfig:
@@ -46,3 +48,9 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+
+MLPGAN = register_model(ModelEntry("mlpgan", "mlpgan", "unconditional", "points", MLPGANConfig, MLPGenerator,
+                                   MLPDiscriminator, "nonsaturating", 1e-4, 1e-4, (0.5, 0.999),
+                                   "Goodfellow et al. 2014 MLP GAN on the 2D sets of Lin et al. 2018 (PacGAN)",
+                                   presets={"tiny": {}, "paper": {"hidden": 400, "depth": 3}}))

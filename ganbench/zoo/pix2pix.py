@@ -26,9 +26,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ganbench.zoo.base import StepContext, register_model
 from ganbench.zoo.dcgan import dcgan_init
+from ganbench.zoo.objectives import nonsaturating, nonsaturating_g
+from ganbench.zoo.translator import set_requires_grad, translation_entry
 
 NORMS = ("batch", "instance")
 
@@ -189,3 +193,30 @@ class Pix2PixDiscriminator(PatchDiscriminator):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return self.model(torch.cat([a, b], 1))
+
+
+def pix2pix_step(ctx: StepContext) -> dict[str, float]:
+    """One Pix2Pix update: D then G, as the reference's ``Pix2PixModel.optimize_parameters``."""
+    a, b = ctx.batch["a"], ctx.batch["b"]
+    G, D = ctx.nets["G_ab"], ctx.nets["D"]
+    fake_b = G(a)
+    d_fake, d_real = D(a, fake_b.detach()), D(a, b)  # the reference's order (it moves batch-norm running stats)
+    loss_d = 0.5 * nonsaturating(d_real, d_fake)
+    ctx.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    ctx.opt_d.step()
+
+    set_requires_grad([D], False)
+    loss_gan = nonsaturating_g(D(a, fake_b))
+    loss_l1 = F.l1_loss(fake_b, b)
+    ctx.opt_g.zero_grad(set_to_none=True)
+    (loss_gan + ctx.model_config.lambda_l1 * loss_l1).backward()
+    ctx.opt_g.step()
+    set_requires_grad([D], True)
+    return {"loss_d": loss_d.item(), "loss_g_gan": loss_gan.item(), "l1": loss_l1.item(),
+            "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+
+
+PIX2PIX = register_model(translation_entry(
+    "pix2pix", True, Pix2PixConfig, UNetGenerator, Pix2PixDiscriminator, pix2pix_step,
+    "Isola, Zhu, Zhou & Efros 2017, arXiv:1611.07004", PRESETS, batch_size=1))

@@ -36,6 +36,12 @@ from canvases holding the layers' already-final inputs, so one image costs about
 per sub-pixel; the gated variant's vertical stack is computed a row at a time, once the row is final. Tests check the
 samples against naive sampling that reruns the whole network for every sub-pixel. Samples are reproducible on a
 given device; a CPU and a GPU differ in float rounding, which moves some draws across a CDF step.
+
+Training (``likelihood_step``, run by ``ganbench.train.loop``): The loss is the mean negative log-likelihood of the real batch's sub-pixels under the 256-way softmax, as in van den
+Oord et al. 2016 (arXiv:1601.06759, Section 5.1: "all our models are trained ... using the discrete softmax
+distribution"); it is logged in bits per sub-pixel. There is no discriminator: ``ctx.D`` and ``ctx.opt_d`` are None,
+and the step draws no random numbers (the loop has already drawn the batch from the step's generator), so a resumed
+run repeats an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -49,8 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench.results.schema import Score
-from ganbench.train.pixelcnn import train_step
-from ganbench.zoo import ModelEntry, register_model
+from ganbench.zoo.base import ModelEntry, StepContext, register_model
 
 LEVELS = 256  # intensity levels of a sub-pixel; the softmax has one logit per level
 VARIANTS = ("pixelcnn", "gated")
@@ -463,7 +468,24 @@ PIXELCNN_PRESETS = {
     "tiny": {"resolution": 32, "channels": 1, "variant": "pixelcnn", "h": 16, "layers": 7, "out_hidden": 32},
     "paper": {"resolution": 32, "channels": 3, "variant": "pixelcnn", "h": 128, "layers": 15, "out_hidden": 1024},
 }
+def levels_of(real: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (as the training loop passes them, from uint8) -> integer levels 0..255."""
+    return ((real.float() + 1.0) * 127.5).round().clamp(0, 255).long()
+
+
+def likelihood_step(ctx: StepContext) -> dict[str, float]:
+    """One Adam step on the mean sub-pixel cross-entropy of ``ctx.real``; returns {"nll_bits": bits per sub-pixel}."""
+    if ctx.real.dim() != 4:
+        raise ValueError(f"PixelCNN trains on images (B, C, H, W), got a batch of shape {tuple(ctx.real.shape)}")
+    logits = ctx.G.logits(ctx.real)  # (B, C, 256, H, W)
+    loss = F.cross_entropy(logits.transpose(1, 2), levels_of(ctx.real))  # class dimension second
+    ctx.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    ctx.opt_g.step()
+    return {"nll_bits": loss.item() / math.log(2)}
+
+
 PIXELCNN = register_model(ModelEntry(
     "pixelcnn", "pixelcnn", "likelihood", "images", PixelCNNConfig, PixelCNN, no_discriminator, "likelihood",
     1e-3, 1e-3, (0.9, 0.999), PIXELCNN_PAPER, presets=PIXELCNN_PRESETS, generator_inputs=uniform_noise,
-    train_step=train_step))
+    train_step=likelihood_step))

@@ -1,0 +1,116 @@
+"""The sample metrics: every score that compares a sample set with the reference (and held-out) real data, from one
+feature pass. Registered here in the order a leaderboard shows them: fidelity (FID, FID-inf, KID, IS, precision and
+recall, density and coverage), then diversity, mode collapse and memorisation.
+
+Each metric's module names the paper it implements and the reference implementation it matches.
+"""
+
+from __future__ import annotations
+
+from ganbench.metrics import diversity, fidelity, lpips, memorization, modes, ndb, prdc
+from ganbench.metrics.base import MetricInputs, ScoreInfo, register_metric
+from ganbench.metrics.frechet import fid_infinity
+
+
+def _toy_modes(dataset: str):
+    from ganbench.data import TOY_SETS
+
+    return TOY_SETS[dataset]
+
+
+@register_metric("fid", {"fid": ScoreInfo(False, 2, min_significant=2)}, {"features"},
+                 "Fréchet distance of Gaussian fits; bootstrap interval", paper="Heusel et al. 2017, arXiv:1706.08500",
+                 checked_against="pytorch-fid, clean-fid, torch-fidelity, torchmetrics (same features, 1e-12)")
+def _fid(x: MetricInputs):
+    return {"fid": fidelity.fid(x.feature(), x.reference_stats(), seed=x.seed, gen_stats=x.gen_stats)}
+
+
+@register_metric("fid_inf", {"fid_inf": ScoreInfo(False, 2, min_significant=2)}, {"features"},
+                 "FID extrapolated to infinite samples", paper="Chong & Forsyth 2020, arXiv:1911.07023",
+                 checked_against="sample-size bias removed on Gaussians of known FID (planted)")
+def _fid_inf(x: MetricInputs):
+    return {"fid_inf": fid_infinity(x.feature(), x.reference_stats(), seed=x.seed)}
+
+
+@register_metric("kid", {"kid": ScoreInfo(False, 4)}, {"features"},
+                 "kernel (cubic polynomial) MMD, unbiased, over subsets", paper="Bińkowski et al. 2018, arXiv:1801.01401",
+                 checked_against="torch-fidelity kid (same subsets)")
+def _kid(x: MetricInputs):
+    return {"kid": fidelity.kid(x.feature(), x.feature("ref"), seed=x.seed)}
+
+
+@register_metric("is", {"is": ScoreInfo(True, 2)}, {"logits"},
+                 "Inception Score from the extractor's class logits", paper="Salimans et al. 2016, arXiv:1606.03498",
+                 checked_against="torch-fidelity isc, and its bounds")
+def _is(x: MetricInputs):
+    return {"is": fidelity.inception_score(x.logits)}
+
+
+@register_metric("prc", {"precision": ScoreInfo(True, 3), "recall": ScoreInfo(True, 3)}, {"features"},
+                 "improved precision and recall (k=3 nearest-neighbour manifolds)",
+                 paper="Kynkäänniemi et al. 2019, arXiv:1904.06991", checked_against="torch-fidelity prc, prdc")
+def _prc(x: MetricInputs):
+    return fidelity.precision_recall(x.feature(), x.feature("ref"))
+
+
+@register_metric("dc", {"density": ScoreInfo(True, 3), "coverage": ScoreInfo(True, 3)}, {"features"},
+                 "density and coverage (k=5)", paper="Naeem et al. 2020, arXiv:2002.09797", checked_against="prdc")
+def _dc(x: MetricInputs):
+    return prdc.density_coverage(x.feature(), x.feature("ref"), seed=x.seed)
+
+
+@register_metric("modes", {"modes": ScoreInfo(True, 1, "diversity"), "hq_fraction": ScoreInfo(True, 3, "diversity"),
+                           "reverse_kl": ScoreInfo(False, 3, "diversity")}, {"toy_modes"},
+                 "modes captured, high-quality fraction and reverse KL on 2D mixtures",
+                 paper="Srivastava et al. 2017 (VEEGAN); Lin et al. 2018 (PacGAN)",
+                 checked_against="closed-form counts on planted point sets")
+def _modes(x: MetricInputs):
+    modes_fn, std = _toy_modes(x.dataset)
+    return modes.mode_scores(x.feature(), modes_fn(), std, seed=x.seed)
+
+
+@register_metric("stacked_modes", {"stacked_modes": ScoreInfo(True, 0, "diversity"),
+                                   "stacked_kl": ScoreInfo(False, 3, "diversity")}, {"stacked_digits"},
+                 "Stacked MNIST modes covered of 1000 and KL to uniform", paper="Metz et al. 2017; Srivastava et al. 2017",
+                 checked_against="closed-form counts on planted digit triples")
+def _stacked(x: MetricInputs):
+    return modes.stacked_mode_scores(x.gen["digits"], seed=x.seed)
+
+
+@register_metric("ndb", {"ndb": ScoreInfo(False, 2, "diversity"), "ndb_jsd": ScoreInfo(False, 2, "diversity")},
+                 {"features"}, "statistically different k-means bins and their JSD",
+                 paper="Richardson & Weiss 2018, arXiv:1805.12462", checked_against="planted real and shifted sets")
+def _ndb(x: MetricInputs):
+    return ndb.ndb_jsd(x.feature(), x.feature("ref"), seed=x.seed)
+
+
+@register_metric("ms_ssim", {"ms_ssim": ScoreInfo(False, 3, "diversity")}, {"images"},
+                 "mean MS-SSIM between random sample pairs (lower is more diverse)",
+                 paper="Odena et al. 2017 (AC-GAN) diversity; Wang et al. 2003 MS-SSIM",
+                 checked_against="planted copies (MS-SSIM 1) and distinct digits")
+def _ms_ssim(x: MetricInputs):
+    return diversity.ms_ssim_diversity(x.images, seed=x.seed)
+
+
+@register_metric("lpips", {"lpips_diversity": ScoreInfo(True, 3, "diversity")}, {"images", "lpips_weights"},
+                 "mean LPIPS (VGG16) between random sample pairs, when LPIPS weights are present",
+                 paper="Zhang et al. 2018, arXiv:1801.03924", checked_against="torch-fidelity lpips-vgg16 on the same weights")
+def _lpips(x: MetricInputs):
+    return lpips.lpips_diversity(x.images, seed=x.seed)
+
+
+@register_metric("memorization", {"copy_fraction": ScoreInfo(False, 3, "diversity"),
+                                  "nn_ratio": ScoreInfo(True, 2, "diversity")}, {"features", "heldout"},
+                 "nearest-training-neighbour distances against the held-out split's",
+                 paper="nearest-neighbour memorisation test (Meehan et al. 2020's setting)",
+                 checked_against="planted exact copies")
+def _memorization(x: MetricInputs):
+    return memorization.memorization(x.feature(), x.feature("ref"), x.feature("heldout"))
+
+
+@register_metric("birthday", {"birthday_support": ScoreInfo(True, None, "diversity", significant=3),
+                              "duplicate_pairs": ScoreInfo(False, None, "hidden")}, {"features", "heldout"},
+                 "birthday-paradox support size", paper="Arora & Zhang 2017, arXiv:1706.08224",
+                 checked_against="planted supports of known size")
+def _birthday(x: MetricInputs):
+    return memorization.birthday(x.feature(), x.feature("heldout"), seed=x.seed)
