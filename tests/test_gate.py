@@ -15,7 +15,6 @@ from ganbench.report import gate
 from ganbench.report.leaderboard import render_json
 from ganbench.results.schema import Score
 from ganbench.results.store import write_result
-from tests.test_results import make_result
 
 PLANTED = "tests/planted_models.py:BlurredLinearGenerator"
 EXAMPLE = "examples/my_gan/my_gan.py:LinearGenerator"
@@ -55,7 +54,7 @@ def test_decision_rule_matches_hand_computation():
     assert gate.decide("reverse_kl", _s(math.inf, 0.0), _s(0.04, 0.007), rule, z).verdict == gate.REGRESSED
 
 
-def test_bonferroni_counts_only_gated_metrics():
+def test_bonferroni_counts_only_gated_metrics(make_result):
     base = make_result("b")
     cand = make_result("c")
     base.scores["nn_ratio"] = cand.scores["nn_ratio"] = _s(2.0, None, True)  # no spread: not gated
@@ -84,23 +83,29 @@ def test_tolerance_files_merge_over_defaults_and_bad_ones_are_named(tmp_path):
         gate.load_config(tmp_path / "missing.toml")
 
 
-def _files(tmp_path, cand_fid=12.0, change=None):
-    base, cand = make_result("base", fid=10.0), make_result("cand", fid=cand_fid)
-    if change:
-        change(cand)
-    return write_result(base, tmp_path / "b"), write_result(cand, tmp_path / "c")
+@pytest.fixture
+def files(make_result):
+    """Baseline and candidate result files (fid 10 and ``cand_fid``), the candidate changed by ``change``."""
+
+    def _files(tmp_path, cand_fid=12.0, change=None):
+        base, cand = make_result("base", fid=10.0), make_result("cand", fid=cand_fid)
+        if change:
+            change(cand)
+        return write_result(base, tmp_path / "b"), write_result(cand, tmp_path / "c")
+
+    return _files
 
 
 def _check(args):
     return CliRunner().invoke(main, ["check", *args])
 
 
-def test_cli_exit_codes_pass_regressed_and_markdown_summary(tmp_path):
-    b, c = _files(tmp_path, cand_fid=10.5)  # d = 0.5 against s = 0.707 * 1.5 (default fid scale): pass
+def test_cli_exit_codes_pass_regressed_and_markdown_summary(tmp_path, files):
+    b, c = files(tmp_path, cand_fid=10.5)  # d = 0.5 against s = 0.707 * 1.5 (default fid scale): pass
     res = _check([str(c), "--against", str(b)])
     assert res.exit_code == 0, res.output
     assert res.output.startswith("## ganbench check: PASS") and "| fid ↓ | 10.00 ± 0.50 | 10.50 ± 0.50 |" in res.output
-    b, c = _files(tmp_path, cand_fid=14.0)
+    b, c = files(tmp_path, cand_fid=14.0)
     res = _check([str(c), "--against", str(b)])
     assert res.exit_code == 1 and "REGRESSED (fid)" in res.output and "**REGRESSED**" in res.output
     res = _check([str(c), "--against", str(b), "--json"])
@@ -108,8 +113,8 @@ def test_cli_exit_codes_pass_regressed_and_markdown_summary(tmp_path):
     assert res.exit_code == 1 and doc["verdict"] == "regressed" and doc["metrics"][0]["metric"] == "fid"
 
 
-def test_cli_refuses_missing_or_incomparable_baselines_with_exit_2(tmp_path):
-    b, c = _files(tmp_path)
+def test_cli_refuses_missing_or_incomparable_baselines_with_exit_2(tmp_path, files):
+    b, c = files(tmp_path)
     res = _check([str(c), "--against", str(tmp_path / "nope.json")])
     assert res.exit_code == 2 and "baseline" in res.output and "does not exist" in res.output
     (tmp_path / "junk.json").write_text("{not json")
@@ -119,13 +124,13 @@ def test_cli_refuses_missing_or_incomparable_baselines_with_exit_2(tmp_path):
              "split": ("reference split content", lambda r: setattr(r.dataset, "reference_sha256", "00" * 32)),
              "extractor": ("another extractor", lambda r: setattr(r.extractor, "name", "inception_v3_fid")),
              "weights": ("another extractor", lambda r: setattr(r.extractor, "weights_sha256", "11" * 32)),
-             "n": ("evaluate the candidate with -n 1000", lambda r: r.samples.update(n=500))}
+             "n": ("evaluate the candidate with -n 1000", lambda r: setattr(r.samples, "n", 500))}
     for what, (message, change) in cases.items():
-        b, c = _files(tmp_path / what, change=change)
+        b, c = files(tmp_path / what, change=change)
         res = _check([str(c), "--against", str(b)])
         assert res.exit_code == 2, (what, res.output)
         assert message in res.output and "regressed" not in res.output.lower(), what
-    b, c = _files(tmp_path / "tol")
+    b, c = files(tmp_path / "tol")
     (tmp_path / "bad.toml").write_text("[metrics.fid]\nbogus = 1\n")
     res = _check([str(c), "--against", str(b), "--tolerances", str(tmp_path / "bad.toml")])
     assert res.exit_code == 2 and "bogus" in res.output
@@ -135,7 +140,7 @@ def test_cli_refuses_missing_or_incomparable_baselines_with_exit_2(tmp_path):
     assert res.exit_code == 2 and "does not exist" in res.output
 
 
-def test_leaderboard_baseline_rows_are_selected_and_the_candidate_ranked(tmp_path):
+def test_leaderboard_baseline_rows_are_selected_and_the_candidate_ranked(tmp_path, make_result):
     rows = [make_result("r1", fid=10.0, name="dcgan"), make_result("r2", fid=20.0, name="lsgan"),
             make_result("r3", fid=0.5, kind="reference", name="real data (test split)"),
             make_result("r4", fid=10.0, name="dcgan", dataset="digits8")]

@@ -18,30 +18,37 @@ from click.testing import CliRunner
 
 from ganbench.cli import main
 from ganbench.report.leaderboard import build_tables, difference_z, render, render_markdown, tied
-from ganbench.results.schema import Score
+from ganbench.results.schema import SampleInfo, Score
 from ganbench.results.store import write_result
-from tests.test_results import make_result
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard_ties.md"
 
 
-def _result(run_id, name, fid, fid_std=0.5, kind="model", task="unconditional", dataset="mnist", extra=None):
-    r = make_result(run_id, fid=fid, kind=kind, name=name, dataset=dataset)
-    r.task = task if kind == "model" else "reference"
-    r.scores["fid"] = Score(fid, fid_std, fid - 2 * fid_std, fid + 2 * fid_std, 1000, False, "bootstrap(100)")
-    r.model.weights_sha256 = None if kind == "reference" else hashlib.sha256(run_id.encode()).hexdigest()
-    r.provenance.created_utc = "2026-01-01T00:00:00+00:00"
-    for k, v in (extra or {}).items():
-        r.scores[k] = v
-    return r
+@pytest.fixture
+def result(make_result):
+    """A result with a chosen fid and spread, a fixed creation time, and weights named by its run id."""
+
+    def _result(run_id, name, fid, fid_std=0.5, kind="model", task="unconditional", dataset="mnist", extra=None,
+                reference_row=None):
+        r = make_result(run_id, fid=fid, kind=kind, name=name, dataset=dataset, reference_row=reference_row)
+        r.task = task
+        r.scores["fid"] = Score(fid, fid_std, fid - 2 * fid_std, fid + 2 * fid_std, 1000, False, "bootstrap(100)")
+        r.model.weights_sha256 = None if kind == "reference" else hashlib.sha256(run_id.encode()).hexdigest()
+        r.provenance.created_utc = "2026-01-01T00:00:00+00:00"
+        for k, v in (extra or {}).items():
+            r.scores[k] = v
+        return r
+
+    return _result
 
 
-def _board():
+@pytest.fixture
+def board(result):
     # By hand, sorted by fid: real 0.5 (ref); A 10.0 +- 0.5; B 10.9 +- 0.5 (|d| = 0.9 <= 1.96*0.707 = 1.39: ties A);
     # C 11.6 +- 0.5 (vs leader A: 1.6 > 1.39: new rank 3 even though it would tie B); D 30 +- 0; untrained 900 (ref)
-    return [_result("a", "alpha", 10.0), _result("b", "beta", 10.9), _result("c", "gamma", 11.6),
-            _result("d", "delta", 30.0, fid_std=0.0), _result("real", "real data (test split)", 0.5, kind="reference"),
-            _result("untr", "dcgan (untrained)", 900.0, kind="reference")]
+    return [result("a", "alpha", 10.0), result("b", "beta", 10.9), result("c", "gamma", 11.6),
+            result("d", "delta", 30.0, fid_std=0.0), result("real", "real data (test split)", 0.5, kind="reference"),
+            result("untr", "dcgan (untrained)", 900.0, kind="reference", reference_row="untrained")]
 
 
 def test_difference_z_and_tie_rule_match_the_closed_form():
@@ -56,15 +63,15 @@ def test_difference_z_and_tie_rule_match_the_closed_form():
     assert difference_z(Score(float("inf"), 0.0, None, None, 1, False, ""), a) == float("inf")
 
 
-def test_ranks_ties_and_reference_rows():
-    (table,) = build_tables(_board())
+def test_ranks_ties_and_reference_rows(board):
+    (table,) = build_tables(board)
     got = [(r.name, r.rank, r.tied) for r in table.rows]
     assert got == [("real data (test split)", None, False), ("alpha", 1, True), ("beta", 1, True),
                    ("gamma", 3, False), ("delta", 4, False), ("dcgan (untrained)", None, False)]
 
 
-def test_sort_by_another_metric_follows_its_direction():
-    results = _board()
+def test_sort_by_another_metric_follows_its_direction(board):
+    results = board
     for r, p in zip(results, (0.50, 0.90, 0.70, 0.10, 0.95, 0.0)):
         r.scores["precision"] = Score(p, 0.01, None, None, 1000, True, "binomial")
     (table,) = build_tables(results, sort="precision")
@@ -75,21 +82,21 @@ def test_sort_by_another_metric_follows_its_direction():
         build_tables(results, sort="bogus")
 
 
-def test_grouped_by_dataset_and_task_with_references_in_each():
-    results = _board() + [_result("p", "pix", 5.0, task="class-conditional"),
-                          _result("o", "other", 3.0, dataset="digits8")]
+def test_grouped_by_dataset_and_task_with_references_in_each(board, result):
+    results = board + [result("p", "pix", 5.0, task="class_conditional"),
+                       result("o", "other", 3.0, dataset="digits8")]
     tables = build_tables(results)
     keys = [(t.dataset.name, t.task) for t in tables]
-    assert keys == [("digits8", "unconditional"), ("mnist", "class-conditional"), ("mnist", "unconditional")]
+    assert keys == [("digits8", "unconditional"), ("mnist", "class_conditional"), ("mnist", "unconditional")]
     cond = tables[1]
     assert [r.name for r in cond.rows] == ["real data (test split)", "pix", "dcgan (untrained)"]
     md = render_markdown(results, title="T")
-    assert md.index("## digits8 · unconditional") < md.index("## mnist · class-conditional") \
+    assert md.index("## digits8 · unconditional") < md.index("## mnist · class_conditional") \
         < md.index("## mnist · unconditional")
 
 
-def test_markdown_matches_the_golden_file():
-    md = render_markdown(_board(), title="Ties") + "\n"
+def test_markdown_matches_the_golden_file(board):
+    md = render_markdown(board, title="Ties") + "\n"
     if os.environ.get("GANBENCH_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(md)
@@ -98,8 +105,8 @@ def test_markdown_matches_the_golden_file():
     assert "extractor `mnist_cnn` (weights sha256 efefefefefef…)" in md and "fid ↓" in md and "is ↑" in md
 
 
-def test_csv_and_json_carry_every_value_spread_and_rank():
-    results = _board()
+def test_csv_and_json_carry_every_value_spread_and_rank(board):
+    results = board
     frame = pd.read_csv(io.StringIO(render(results, "csv")))
     row = frame.set_index("model").loc["beta"]
     assert row["rank"] == 1 and bool(row["tied"]) and row["fid"] == 10.9 and row["fid_std"] == 0.5
@@ -116,25 +123,32 @@ def test_csv_and_json_carry_every_value_spread_and_rank():
         render(results, "xml")
 
 
-def _bench(run_id, entry, config, images_per_s, created="2026-01-02T00:00:00+00:00", precision="fp32"):
-    r = make_result(run_id)
-    r.kind, r.dataset, r.extractor = "bench", None, None
-    r.model.name, r.model.entry, r.model.config, r.model.weights_sha256 = entry, entry, config, None
-    r.scores = {"images_per_s": Score(images_per_s, images_per_s * 0.05, None, None, 10, True, "median"),
-                "peak_memory_mb": Score(100.0, None, None, None, 1, False, "one measurement")}
-    r.provenance.created_utc = created
-    r.bench = {"settings": {"precision": precision, "compile": False, "channels_last": False}}
-    return r
+@pytest.fixture
+def bench(make_result):
+    """A throughput result of one zoo entry and config."""
+
+    def _bench(run_id, entry, config, images_per_s, created="2026-01-02T00:00:00+00:00", precision="fp32"):
+        r = make_result(run_id)
+        r.kind, r.dataset, r.extractor = "bench", None, None
+        r.model.name, r.model.entry, r.model.config, r.model.weights_sha256 = entry, entry, config, None
+        r.samples = SampleInfo(10, "random", model=entry)
+        r.scores = {"images_per_s": Score(images_per_s, images_per_s * 0.05, None, None, 10, True, "median"),
+                    "peak_memory_mb": Score(100.0, None, None, None, 1, False, "one measurement")}
+        r.provenance.created_utc = created
+        r.bench = {"settings": {"precision": precision, "compile": False, "channels_last": False}}
+        return r
+
+    return _bench
 
 
-def test_throughput_results_join_their_model_rows_as_plain_columns():
-    quality = _board()
+def test_throughput_results_join_their_model_rows_as_plain_columns(board, bench):
+    quality = board
     alpha = quality[0]
     alpha.model.entry, alpha.model.config = "dcgan", {"ngf": 32}
-    benches = [_bench("b1", "dcgan", {"ngf": 32}, 500.0, created="2026-01-01T00:00:00+00:00"),
-               _bench("b2", "dcgan", {"ngf": 32}, 800.0),  # newer fp32: joined
-               _bench("b3", "dcgan", {"ngf": 32}, 5000.0, created="2026-01-03T00:00:00+00:00", precision="bf16"),
-               _bench("b4", "stylegan", {"w": 1}, 42.0)]  # matches no quality row: own table
+    benches = [bench("b1", "dcgan", {"ngf": 32}, 500.0, created="2026-01-01T00:00:00+00:00"),
+               bench("b2", "dcgan", {"ngf": 32}, 800.0),  # newer fp32: joined
+               bench("b3", "dcgan", {"ngf": 32}, 5000.0, created="2026-01-03T00:00:00+00:00", precision="bf16"),
+               bench("b4", "stylegan", {"w": 1}, 42.0)]  # matches no quality row: own table
     tables = build_tables(quality + benches)
     main_table, throughput = tables
     row = next(r for r in main_table.rows if r.name == "alpha")
@@ -145,8 +159,8 @@ def test_throughput_results_join_their_model_rows_as_plain_columns():
     assert "images_per_s ↑" in md and "800 ± 40" in md and "## throughput · unconditional" in md
 
 
-def test_cli_writes_every_format_and_sorts(tmp_path):
-    for r in _board():
+def test_cli_writes_every_format_and_sorts(tmp_path, board):
+    for r in board:
         write_result(r, tmp_path / "res")
     runner = CliRunner()
     for out, fmt in (("b.md", None), ("b.csv", None), ("b.json", None), ("b.txt", "json")):
