@@ -1,18 +1,16 @@
-"""Training the class-conditional DCGAN through the zoo's train_step: the losses and updates of one step against
-the conditional GAN objective written out, labels to the right player, exact resume."""
-
-import dataclasses
+"""Training the class-conditional DCGAN through its zoo step (``ganbench.zoo.cdcgan.conditional_step``): the losses
+and updates of one step against the conditional GAN objective written out, labels to the right player, exact
+resume."""
 
 import pytest
 import torch
 
 from ganbench.data import Split
-from ganbench.train.conditional import train_step
-from ganbench.train.loop import StepContext, TrainConfig, train
-from ganbench.zoo.cdcgan import CDCGAN, CDCGANConfig, CDCGANDiscriminator, CDCGANGenerator
+from ganbench.train.loop import TrainConfig, train
+from ganbench.zoo.base import StepContext, TrainState
+from ganbench.zoo.cdcgan import CDCGAN, CDCGANConfig, CDCGANDiscriminator, CDCGANGenerator, conditional_step
 
-# the registration this module's step needs (applied to ganbench/zoo/cdcgan.py by whoever owns it)
-ENTRY = dataclasses.replace(CDCGAN, train_step=train_step)
+ENTRY = CDCGAN
 SMALL = {"resolution": 32, "channels": 1, "nz": 8, "n_classes": 2, "ngf": 8, "ndf": 8}
 
 
@@ -23,6 +21,16 @@ def bright_and_dark(n: int = 256) -> Split:
     low = torch.where(labels == 1, 195, 0)[:, None, None, None]
     images = (low + torch.randint(0, 61, (n, 1, 32, 32), generator=g)).to(torch.uint8)
     return Split("bright_dark", "train", images, labels, "none", "generated (seeded) in the test")
+
+
+def _context(G, D, opt_g, opt_d, real, labels, generator, cfg) -> StepContext:
+    batch = {"real": real} if labels is None else {"real": real, "labels": labels}
+    return StepContext(TrainState({"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d}), batch, 0, generator, cfg,
+                       TrainConfig())
+
+
+def test_the_registered_entry_trains_through_the_conditional_step():
+    assert CDCGAN.step_function() is conditional_step and CDCGAN.task == "class_conditional"
 
 
 def test_resumed_training_equals_uninterrupted(tmp_path):
@@ -49,8 +57,7 @@ def test_one_step_follows_the_conditional_gan_losses():
     D0.load_state_dict(D.state_dict())
     opt_g, opt_d = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (G, D))
     real, labels = torch.rand(4, 1, 32, 32) * 2 - 1, torch.tensor([0, 1, 1, 0])
-    ctx = StepContext(G, D, opt_g, opt_d, real, labels, 0, torch.Generator().manual_seed(7), cfg, TrainConfig())
-    row = train_step(ctx)
+    row = conditional_step(_context(G, D, opt_g, opt_d, real, labels, torch.Generator().manual_seed(7), cfg))
 
     # oracle: the same draws from the same seeded generator, the losses written out with logsigmoid
     g = torch.Generator().manual_seed(7)
@@ -75,7 +82,7 @@ def test_one_step_follows_the_conditional_gan_losses():
 def test_a_split_without_labels_is_refused_clearly():
     cfg = CDCGANConfig(**SMALL)
     G, D = CDCGANGenerator(cfg), CDCGANDiscriminator(cfg)
-    ctx = StepContext(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()),
-                      torch.zeros(2, 1, 32, 32), None, 0, torch.Generator(), cfg, TrainConfig())
+    ctx = _context(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()),
+                   torch.zeros(2, 1, 32, 32), None, torch.Generator(), cfg)
     with pytest.raises(ValueError, match="labelled dataset"):
-        train_step(ctx)
+        conditional_step(ctx)

@@ -3,9 +3,10 @@
 import pytest
 
 from ganbench.data import load
-from ganbench.evaluate import EvalRequest, SampleSet, evaluate, model_info_for
-from ganbench.features import get_extractor
+from ganbench.evaluate import REAL, Protocol, Row, evaluate
 from ganbench.features.mnist_cnn import MnistCNNFeatureExtractor
+from ganbench.results.schema import SampleInfo
+from ganbench.tasks import SampleSet
 
 
 def test_all_metrics_come_from_one_extractor_pass(monkeypatch, tmp_path):
@@ -19,14 +20,19 @@ def test_all_metrics_come_from_one_extractor_pass(monkeypatch, tmp_path):
 
     monkeypatch.setattr(MnistCNNFeatureExtractor, "forward", counting)
     reference = load("mnist", "train", 32)
-    samples = SampleSet(load("mnist", "test", 32).data[:300], "split mnist/test", None)
-    request = EvalRequest("t", "reference", "reference", model_info_for("real", None, {}, None), reference,
-                          get_extractor("mnist_cnn"), ["fid", "kid", "is", "prc"])
-    result = evaluate(request, samples, progress=False)
+    test = load("mnist", "test", 32)
+    samples = SampleSet(test.data[:300], SampleInfo(300, "split", dataset="mnist", split="test",
+                                                    split_sha256=test.sha256))
+    protocol = Protocol("mnist", "mnist_cnn", 300, resolution=32, heldout_split=None,
+                        metrics=("fid", "kid", "is", "prc"))
+    row = Row(reference=REAL, name="real data (test split)")
+    result = evaluate(protocol, task="unconditional", samples=samples, row=row, progress=False)
     assert set(result.scores) == {"fid", "kid", "is", "precision", "recall"}
     assert sum(calls) == 300 + len(reference)  # every image once: samples and reference
+    assert result.kind == "reference" and result.reference_row == "real" and result.samples.n == 300
+    assert result.dataset.reference_sha256 == reference.sha256
 
     calls.clear()
-    again = evaluate(request, samples, progress=False)
+    again = evaluate(protocol, task="unconditional", samples=samples, row=row, progress=False)
     assert sum(calls) == 300  # reference features came from the cache
     assert again.scores["fid"].value == pytest.approx(result.scores["fid"].value, rel=1e-12)
