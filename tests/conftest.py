@@ -94,3 +94,21 @@ def make_result():
             {"features": 1.0}, reference_row=reference_row)
 
     return _make
+
+
+@pytest.fixture
+def step_context():
+    """A builder of the ``StepContext`` a training step receives, from the usual pieces:
+    ``step_context(G, D, opt_g, opt_d, real, labels, step, generator, model_config, train_config=TrainConfig())``
+    (D, opt_d and labels may be None)."""
+    from ganbench.train.loop import TrainConfig
+    from ganbench.zoo.base import StepContext, TrainState
+
+    def _build(G, D, opt_g, opt_d, real, labels, step, generator, model_config, train_config=None):
+        nets = {"G": G} if D is None else {"G": G, "D": D}
+        optimizers = {"opt_g": opt_g} if opt_d is None else {"opt_g": opt_g, "opt_d": opt_d}
+        batch = {"real": real} if labels is None else {"real": real, "labels": labels}
+        return StepContext(TrainState(nets, optimizers), batch, step, generator, model_config,
+                           train_config if train_config is not None else TrainConfig())
+
+    return _build

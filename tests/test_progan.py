@@ -10,11 +10,10 @@ from safetensors.torch import load_file
 
 from ganbench.data import load
 from ganbench.train import TrainConfig, train
-from ganbench.train.loop import StepContext
-from ganbench.train.progan import gradient_penalty, reals_at_stage
 from ganbench.zoo import Generator, get_model, load_generator
 from ganbench.zoo.progan import (PROGAN, EqualizedConv2d, EqualizedLinear, ProGANConfig, ProGANDiscriminator,
-                                 ProGANGenerator, minibatch_stddev, pixel_norm, progan_stage)
+                                 ProGANGenerator, gradient_penalty, minibatch_stddev, pixel_norm, progan_stage,
+                                 progan_step, reals_at_stage)
 
 # tkarras/progressive_growing_of_gans (commit 2504c3f3cb98ca58751610ad61fa1097313152bd) networks.py, G_paper and
 # D_paper with their defaults (fmap_base 8192, fmap_decay 1, fmap_max 512, latent_size nf(0) = 512, mbstd group 4)
@@ -163,7 +162,7 @@ def test_gradient_penalty_equals_the_closed_form_of_a_quadratic_critic():
         gradient_penalty(critic, real, fake, mix[:3])
 
 
-def test_a_step_trains_the_stage_of_its_step_and_records_it():
+def test_a_step_trains_the_stage_of_its_step_and_records_it(step_context):
     torch.manual_seed(4)
     cfg = _micro()
     G, D = ProGANGenerator(cfg), ProGANDiscriminator(cfg)
@@ -171,8 +170,8 @@ def test_a_step_trains_the_stage_of_its_step_and_records_it():
     opt_d = torch.optim.Adam(D.parameters(), lr=PROGAN.lr_d, betas=PROGAN.betas)
     real = torch.rand(4, 1, 16, 16) * 2 - 1
     before = {k: v.clone() for k, v in G.state_dict().items()}
-    row = PROGAN.train_step(StepContext(G, D, opt_g, opt_d, real, None, 4, torch.Generator().manual_seed(0), cfg,
-                                        TrainConfig()))
+    assert PROGAN.step_function() is progan_step
+    row = PROGAN.train_step(step_context(G, D, opt_g, opt_d, real, None, 4, torch.Generator().manual_seed(0), cfg))
     assert (row["resolution"], row["alpha"]) == (8, pytest.approx(1 / 3))
     assert int(G.schedule_step) == 5 and G.stage() == progan_stage(cfg, 5)
     after = G.state_dict()

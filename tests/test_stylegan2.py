@@ -11,11 +11,10 @@ from safetensors.torch import load_file
 
 from ganbench.data import load
 from ganbench.train import TrainConfig, train
-from ganbench.train.loop import StepContext
-from ganbench.train.stylegan2 import mixed_styles, path_lengths, r1_penalty
 from ganbench.zoo import Generator, get_model, load_generator
 from ganbench.zoo.stylegan2 import (STYLEGAN2, MinibatchStdLayer, StyleGAN2Config, StyleGAN2Discriminator,
-                                    StyleGAN2Generator, downsample2d, lowpass_filter, modulated_conv2d, upsample2d)
+                                    StyleGAN2Generator, downsample2d, lowpass_filter, mixed_styles, modulated_conv2d,
+                                    path_lengths, r1_penalty, stylegan2_step, upsample2d)
 
 # Counted by instantiating NVlabs/stylegan2-ada-pytorch (commit d72cc7d041b42ec8e806021a205ed9349f87c6a4)
 # training/networks.py on CPU with the arguments train.py --cfg=cifar passes: Generator(z_dim=512, c_dim=0, w_dim=512,
@@ -178,22 +177,21 @@ def test_saved_generator_reloads_and_samples_identical_images(tmp_path):
     assert not torch.equal(a, Generator(STYLEGAN2, cfg, StyleGAN2Generator(cfg)).sample(40, seed=3))
 
 
-def test_a_step_applies_lazy_regularisation_hyperparameters_and_keeps_path_length_mean_in_a_buffer():
+def test_a_step_applies_lazy_regularisation_hyperparameters_and_keeps_path_length_mean_in_a_buffer(step_context):
     torch.manual_seed(7)
     cfg = _micro(pl_interval=4, r1_interval=16)
     G, D = StyleGAN2Generator(cfg), StyleGAN2Discriminator(cfg)
     opt_g = torch.optim.Adam(G.parameters(), lr=STYLEGAN2.lr_g, betas=STYLEGAN2.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=STYLEGAN2.lr_d, betas=STYLEGAN2.betas)
     real = torch.rand(8, 1, 16, 16) * 2 - 1
-    row = STYLEGAN2.train_step(StepContext(G, D, opt_g, opt_d, real, None, 0, torch.Generator().manual_seed(0), cfg,
-                                           TrainConfig()))
+    assert STYLEGAN2.step_function() is stylegan2_step
+    row = STYLEGAN2.train_step(step_context(G, D, opt_g, opt_d, real, None, 0, torch.Generator().manual_seed(0), cfg))
     assert {"loss_g", "loss_d", "loss_pl", "r1_penalty"} <= set(row)
     assert opt_g.param_groups[0]["lr"] == pytest.approx(0.0025 * 4 / 5)
     assert opt_g.param_groups[0]["betas"][1] == pytest.approx(0.99 ** (4 / 5))
     assert opt_d.param_groups[0]["lr"] == pytest.approx(0.0025 * 16 / 17)
     assert "pl_mean" in dict(G.named_buffers()) and float(G.pl_mean) == row["pl_mean"] > 0
-    row = STYLEGAN2.train_step(StepContext(G, D, opt_g, opt_d, real, None, 1, torch.Generator().manual_seed(1), cfg,
-                                           TrainConfig()))
+    row = STYLEGAN2.train_step(step_context(G, D, opt_g, opt_d, real, None, 1, torch.Generator().manual_seed(1), cfg))
     assert "loss_pl" not in row and "r1_penalty" not in row  # lazy: only every 4th / 16th step
 
 
