@@ -112,3 +112,39 @@ def step_context():
                            train_config if train_config is not None else TrainConfig())
 
     return _build
+
+
+@pytest.fixture
+def sr_scores():
+    """Super-resolution scores of uint8 outputs against their HR targets through the metric registry (what the old
+    ``superres_scores`` returned): ``sr_scores(outputs, targets, names=None, seed=0, scale=4)``; without names,
+    every ``superres`` metric the inputs can compute."""
+    from ganbench.metrics import MetricInputs, compute, metrics_for
+
+    def _scores(outputs, targets, names=None, seed=0, scale=4):
+        inputs = MetricInputs(None, None, None, None, None, seed, images=outputs, targets=targets, scale=scale)
+        return compute(list(names or metrics_for(("superres",), inputs)), inputs)
+
+    return _scores
+
+
+@pytest.fixture
+def bicubic_row(sr_scores):
+    """The bicubic reference row of the ``super_resolution`` task on the HR images ``hr`` (drawn and given its
+    targets by the task itself): ``bicubic_row(hr, names=None, seed=0) -> (SampleSet, scores)``."""
+    import torch
+
+    from ganbench.data import Split
+    from ganbench.tasks import BICUBIC, TaskData, get_task
+
+    def _row(hr, names=None, seed=0):
+        task = get_task("super_resolution")
+        split = Split("sr_test", "test", hr, None, "none", "images of the test")
+        data = TaskData("sr_test", split, "test", split, split, int(hr.shape[-1]))
+        samples = task.draw_reference(BICUBIC, data, len(hr), seed)
+        extras = task.metric_extras(samples, data, BICUBIC)
+        assert torch.equal(extras["targets"], hr)  # each output is scored against its own original
+        return samples, sr_scores(samples.outputs, extras["targets"], names, seed, extras["scale"])
+
+    return _row
+

