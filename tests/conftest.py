@@ -148,3 +148,17 @@ def bicubic_row(sr_scores):
 
     return _row
 
+
+
+@pytest.fixture
+def classifier_logits():
+    """Class logits of uint8 NCHW images from a registered extractor with a logits layer (default ``mnist_cnn``):
+    what semantic accuracy and R-precision read, computed the way an evaluation computes them."""
+    from ganbench.features import extract, get_extractor
+
+    def _logits(images, extractor="mnist_cnn"):
+        spec = get_extractor(extractor)
+        assert spec.logits_layer is not None, f"extractor {extractor!r} has no class logits"
+        return extract(spec, images, progress=False)[spec.logits_layer]
+
+    return _logits

