@@ -20,6 +20,7 @@ ones at test time, in the format the real file has:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -27,6 +28,7 @@ import shutil
 import socket
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,6 +43,7 @@ from torch_fidelity.helpers import text_to_dtype
 from torch_fidelity.sample_similarity_lpips import SampleSimilarityLPIPS
 from torchvision.models.vgg import cfgs, make_layers
 
+from ganbench import weights
 from ganbench.features import extract
 from ganbench.features import foundation
 from ganbench.features.foundation import (CLIP_SPECS, CLIP_VIT_B_32, DINOV2_SPECS, DINOV2_VIT_S_14,
@@ -50,6 +53,7 @@ from ganbench.features.foundation import (CLIP_SPECS, CLIP_VIT_B_32, DINOV2_SPEC
 from ganbench.metrics.lpips import (LPIPS_WEIGHTS, VGG16_WEIGHTS, LPIPSVGG16, lpips_diversity, lpips_to_target,
                                     lpips_weights_available, random_pairs, vgg16_features)
 from ganbench.registry import Registry
+from ganbench.weights import WeightsMismatch
 
 WEIGHT_ENVS = ("GANBENCH_CLIP_WEIGHTS", "GANBENCH_CLIP_VIT_B_32_WEIGHTS", "GANBENCH_DINOV2_WEIGHTS",
                "GANBENCH_DINOV2_VIT_S_14_WEIGHTS", "GANBENCH_LPIPS_WEIGHTS", "GANBENCH_VGG16_WEIGHTS")
@@ -76,6 +80,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         raise AssertionError(f"test tried to download {url}")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(weights, "download_url", no_download)  # ganbench's one downloader
     return tmp_path
 
 
@@ -173,7 +178,9 @@ def test_unreachable_host_fails_fast(isolated: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("wf", [clip_weights(), dinov2_weights(), LPIPS_WEIGHTS, VGG16_WEIGHTS],
                          ids=lambda w: w.filename.split("-")[0].split("_")[0])
 def test_resolution_order(offline: Path, monkeypatch: pytest.MonkeyPatch, wf) -> None:
-    """Explicit variable, then $GANBENCH_CACHE/weights/<file>, then torch.hub's checkpoints/<file>."""
+    """Explicit variable, then $GANBENCH_CACHE/weights/<file>, then torch.hub's checkpoints/<file> (the files here
+    are placeholders, so the published hash is taken away; the hash check has its own tests below)."""
+    wf = replace(wf, sha256=None, hash_prefix=None)
     hub = hub_checkpoints() / wf.filename
     hub.write_bytes(b"hub")
     assert wf.resolve() == hub
@@ -185,6 +192,34 @@ def test_resolution_order(offline: Path, monkeypatch: pytest.MonkeyPatch, wf) ->
     named.write_bytes(b"named")
     monkeypatch.setenv(wf.envs[-1], str(named))
     assert wf.resolve() == named
+
+
+@pytest.mark.parametrize("wf", [clip_weights(), VGG16_WEIGHTS], ids=["clip", "vgg16"])
+@pytest.mark.parametrize("where", ["cache", "hub"])
+def test_a_found_file_without_the_published_hash_is_refused_and_left_alone(offline: Path, wf, where) -> None:
+    """A file ganbench finds on its own must have the published sha256 (CLIP: the whole hash in OpenAI's URL;
+    torchvision's VGG16: the 8 hex digits in its name) before it is read."""
+    path = (Path(os.environ["GANBENCH_CACHE"]) / "weights" if where == "cache" else hub_checkpoints()) / wf.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not the published file")
+    with pytest.raises(WeightsMismatch) as info:
+        wf.resolve()
+    msg = str(info.value)
+    assert hashlib.sha256(b"not the published file").hexdigest() in msg and (wf.sha256 or wf.hash_prefix) in msg
+    assert "left in place" in msg and path.read_bytes() == b"not the published file"
+
+
+def test_a_named_file_without_the_published_hash_warns_and_is_used(offline: Path, monkeypatch) -> None:
+    """A file the user names (variable or argument) is the user's choice: its hash is still checked, and a
+    mismatch warns (results record its own sha256) instead of refusing it."""
+    named = offline / "vgg16.pth"
+    named.write_bytes(b"a re-saved VGG16")
+    monkeypatch.setenv("GANBENCH_VGG16_WEIGHTS", str(named))
+    with pytest.warns(UserWarning, match="gives a sha256 starting with 397923af"):
+        assert VGG16_WEIGHTS.resolve() == named
+    monkeypatch.delenv("GANBENCH_VGG16_WEIGHTS")
+    with pytest.warns(UserWarning, match="vgg16_weights_path"):
+        assert VGG16_WEIGHTS.resolve(named=named, named_by="vgg16_weights_path") == named
 
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -292,14 +327,15 @@ def test_clip_equals_torch_fidelity(offline: Path, clip_archives: tuple[Path, Pa
     of torch-fidelity's FeatureExtractorCLIP built with no path (its load_state_dict_from_url finds the cached
     file) and with the path; grayscale is the same image repeated to RGB; the variable overrides the cache."""
     a, b = clip_archives
+    # pretend archive a is OpenAI's file: found in a cache, a file must have the published hash (the file name that
+    # torch-fidelity and ganbench look for carries it)
+    monkeypatch.setitem(CLIP_METADATA["clip-vit-b-32"], "hash", foundation.weights_sha256(a))
     cached = hub_checkpoints() / clip_weights().filename
     shutil.copy(a, cached)
     x = images(5, size=40)
-    with pytest.warns(UserWarning, match="published"):  # random weights: not OpenAI's sha256
-        path, sha = CLIP_VIT_B_32.weights()
-    assert path == cached and len(sha) == 64
-    with pytest.warns(UserWarning, match="published"):
-        ours = extract(CLIP_VIT_B_32, x, progress=False)["clip"]
+    path, sha = CLIP_VIT_B_32.weights()
+    assert path == cached and sha == foundation.weights_sha256(a)
+    ours = extract(CLIP_VIT_B_32, x, progress=False)["clip"]
     theirs_default = _quiet(FeatureExtractorCLIP, "clip-vit-b-32", ["clip"])(x)[0]  # torch-fidelity's download path
     theirs_path = _quiet(torch_fidelity.utils.create_feature_extractor, "clip-vit-b-32", ["clip"], cuda=False,
                          feature_extractor_weights_path=str(a), verbose=False)(x)[0]
@@ -320,7 +356,8 @@ def test_clip_equals_torch_fidelity(offline: Path, clip_archives: tuple[Path, Pa
         net(images(1, channels=2))
 
     monkeypatch.setenv("GANBENCH_CLIP_WEIGHTS", str(b))
-    assert _quiet(CLIP_VIT_B_32.weights)[0] == b
+    with pytest.warns(UserWarning, match="published"):  # named by the variable: used, with a warning
+        assert CLIP_VIT_B_32.weights()[0] == b
     other = _quiet(extract, CLIP_VIT_B_32, x, progress=False)["clip"]
     assert not torch.allclose(other, ours)
     torch.testing.assert_close(other, _quiet(FeatureExtractorCLIP, "clip-vit-b-32", ["clip"], str(b))(x)[0],

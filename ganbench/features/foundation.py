@@ -32,7 +32,7 @@ Loading (what is and is not unpickled or executed):
   safe option that exists: its deserializer rebuilds TorchScript modules and tensors only and cannot
   import or call arbitrary Python objects, unlike ``pickle``. (Archived TorchScript methods are compiled;
   none is called here except a scripted ``__setstate__``, which is TorchScript, not Python.) The sha256 of
-  the file is compared with the hash OpenAI publishes in the URL; a mismatch warns.
+  the file is compared with the hash OpenAI publishes in the URL before it is read (see below).
 - DINOv2. torch-fidelity builds DINOv2 only through ``torch.hub.load("facebookresearch/dinov2", ...)``,
   which downloads and *runs* the repository's ``hubconf.py`` from GitHub, and its weights go through
   ``torch.hub.load_state_dict_from_url`` (unrestricted unpickling); a local weights path raises
@@ -45,29 +45,27 @@ Loading (what is and is not unpickled or executed):
   against the hub code only where a local checkout of facebookresearch/dinov2 exists (see
   ``tests/test_foundation_extractors.py``); torch-fidelity's own DINOv2 path is otherwise not run.
 
-Weights are found, in this order: the extractor's environment variable (``GANBENCH_CLIP_WEIGHTS`` for
-``clip_vit_b_32``, ``GANBENCH_DINOV2_WEIGHTS`` for ``dinov2_vit_s_14``, and ``GANBENCH_<NAME>_WEIGHTS`` for
-every extractor, e.g. ``GANBENCH_CLIP_VIT_L_14_WEIGHTS``); ``$GANBENCH_CACHE/weights/<file>``;
-``torch.hub.get_dir()/checkpoints/<file>``, where torch-fidelity's download lands (``<file>`` is
-torch-fidelity's file name: ``clip-vit-b-32-<sha256>.pt``, ``dinov2_vits14_pretrain.pth``); for CLIP also
-``~/.cache/clip/ViT-B-32.pt`` (OpenAI's ``clip`` package cache; the same file). If none exists, the file is
-downloaded into the torch hub location unless ganbench is offline (``GANBENCH_OFFLINE=1``,
-``HF_HUB_OFFLINE=1``, or the download host does not answer within half a second), in which case a
-``FileNotFoundError`` names the file, its URL and where to put it, within a second.
+Weights are found by ``ganbench.weights`` (one resolver for every weights file), in this order: the
+extractor's environment variable (``GANBENCH_CLIP_WEIGHTS`` for ``clip_vit_b_32``, ``GANBENCH_DINOV2_WEIGHTS``
+for ``dinov2_vit_s_14``, and ``GANBENCH_<NAME>_WEIGHTS`` for every extractor, e.g.
+``GANBENCH_CLIP_VIT_L_14_WEIGHTS``); ``$GANBENCH_CACHE/weights/<file>``; ``torch.hub.get_dir()/checkpoints/<file>``,
+where torch-fidelity's download lands (``<file>`` is torch-fidelity's file name: ``clip-vit-b-32-<sha256>.pt``,
+``dinov2_vits14_pretrain.pth``); for CLIP also ``~/.cache/clip/ViT-B-32.pt`` (OpenAI's ``clip`` package cache;
+the same file). CLIP files found in a cache or downloaded must have the sha256 OpenAI publishes in the URL (a
+mismatch is refused); a file named by the variable is the user's choice and a mismatch only warns (results record
+its own sha256). DINOv2's publisher gives no hash. If no file exists, it is downloaded into the torch hub location
+unless ganbench is offline (``GANBENCH_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, or the download host does not answer
+within half a second), in which case a ``FileNotFoundError`` names the file, its URL and where to put it, within
+a second.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import socket
-import sys
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
@@ -81,171 +79,9 @@ from torch_fidelity.feature_extractor_dinov2 import FeatureExtractorDinoV2
 from torch_fidelity.helpers import text_to_dtype, vassert
 
 from ganbench.features import ExtractorSpec
-from ganbench.paths import cache_dir
-from ganbench.results.store import file_sha256
-
-OFFLINE_ENVS = ("GANBENCH_OFFLINE", "HF_HUB_OFFLINE")  # either set to 1/true/yes/on: never download
-PROBE_TIMEOUT_S = 0.5  # how long the reachability probe of a download host may take
-_TRUE = ("1", "true", "yes", "on")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Weights files: where they are looked for, and the fail-fast rule when they are missing.
-
-
-def hub_checkpoints_dir() -> Path:
-    """``torch.hub.get_dir()/checkpoints``: where ``torch.hub.load_state_dict_from_url`` (so torch-fidelity
-    and torchvision) caches downloads; follows ``$TORCH_HOME``."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def host_reachable(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds, name resolution included.
-
-    The probe runs in a daemon thread so that a slow DNS lookup cannot hold the caller past ``timeout``.
-    """
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
-def offline_by_env() -> bool:
-    """True when ``GANBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to 1/true/yes/on."""
-    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in OFFLINE_ENVS)
-
-
-def is_offline(url: str) -> bool:
-    """True when downloads are switched off by environment, or ``url``'s host does not answer quickly."""
-    return offline_by_env() or not host_reachable(urlparse(url).hostname or "")
-
-
-@dataclass(frozen=True)
-class WeightsFile:
-    """One pretrained weights file: its name, its URL, and the places it is looked for.
-
-    Args:
-        label: What the file is, for messages ("CLIP ViT-B/32 weights").
-        filename: The file name torch-fidelity (or torchvision) caches it under.
-        url: Where torch-fidelity downloads it from.
-        envs: Environment variables that may name the file explicitly, first set one wins.
-        sha256: The published sha256, when known (checked after a download; a mismatch warns).
-        hash_prefix: What ``torch.hub.download_url_to_file`` checks after a download (defaults to ``sha256``).
-        extra_paths: Further places to look, ``~`` expanded at call time (e.g. OpenAI's ``clip`` cache).
-    """
-
-    label: str
-    filename: str
-    url: str
-    envs: tuple[str, ...]
-    sha256: str | None = None
-    hash_prefix: str | None = None
-    extra_paths: tuple[str, ...] = ()
-
-    def explicit(self) -> tuple[str, Path] | None:
-        """(variable, path) of the first of ``envs`` that is set and non-empty."""
-        for env in self.envs:
-            value = os.environ.get(env, "").strip()
-            if value:
-                return env, Path(value).expanduser()
-        return None
-
-    def cache_path(self) -> Path:
-        return cache_dir() / "weights" / self.filename
-
-    def hub_path(self) -> Path:
-        return hub_checkpoints_dir() / self.filename
-
-    def candidates(self) -> list[Path]:
-        """Where the file is looked for, in order (an explicitly named path first)."""
-        found = [self.explicit()[1]] if self.explicit() else []
-        return found + [self.cache_path(), self.hub_path()] + [Path(p).expanduser() for p in self.extra_paths]
-
-    def local(self) -> Path | None:
-        """The file if it exists locally (no network), else None; an explicitly named path is the only
-        candidate when set."""
-        named = self.explicit()
-        if named:
-            return named[1] if named[1].is_file() else None
-        return next((p for p in self.candidates() if p.is_file()), None)
-
-    def missing_message(self, reason: str) -> str:
-        env = self.envs[0]
-        return (f"{self.label} {self.filename!r} not found ({reason}). Download {self.url} and either set "
-                f"{env}=/path/to/{self.filename} or put the file at {str(self.cache_path())!r} (under "
-                f"$GANBENCH_CACHE) or {str(self.hub_path())!r} (torch-fidelity's torch.hub cache)")
-
-    def resolve(self, download: bool = True, progress: bool = True) -> Path:
-        """The local path of the file, downloading it into the torch hub cache when allowed and online.
-
-        Raises:
-            FileNotFoundError: A named file is missing, or no candidate exists and the file cannot be
-                downloaded (``download=False``, or offline). The message names the file, its URL and where
-                to put it. Offline, this is raised within about half a second.
-        """
-        named = self.explicit()
-        if named:
-            if not named[1].is_file():
-                raise FileNotFoundError(self.missing_message(f"{named[0]}={str(named[1])!r} is not a file"))
-            return named[1]
-        path = self.local()
-        if path is not None:
-            return path
-        if not download:
-            raise FileNotFoundError(self.missing_message("downloading was not allowed"))
-        if offline_by_env():
-            raise FileNotFoundError(self.missing_message(
-                "offline: " + ", ".join(f"{n}={os.environ.get(n, '')!r}" for n in OFFLINE_ENVS)))
-        host = urlparse(self.url).hostname or ""
-        if not host_reachable(host):
-            raise FileNotFoundError(self.missing_message(f"offline: {host} did not answer within {PROBE_TIMEOUT_S} s"))
-        target = self.hub_path()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"downloading {self.url} to {target}", file=sys.stderr)
-        # a temporary file, renamed into place only when the hash prefix (if any) matches
-        torch.hub.download_url_to_file(self.url, str(target), hash_prefix=self.hash_prefix or self.sha256,
-                                       progress=progress)
-        return target
-
-
-_SHA256: dict[tuple[str, int, int], str] = {}
-
-
-def weights_sha256(path: Path) -> str:
-    """sha256 of a weights file, memoised on (path, size, mtime): CLIP files are up to 1.3 GB."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = file_sha256(path)
-    return _SHA256[key]
-
-
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A ``torch.save``d state dict, unpickled safely (``weights_only=True``) onto the CPU, memory-mapped
-    where the file format allows.
-
-    Raises:
-        pickle.UnpicklingError: The file pickles anything but tensors and plain containers.
-        ValueError: The file is not a dict of tensors.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as e:  # files in the pre-1.6 (non-zip) format cannot be memory-mapped
-        if "mmap" not in str(e):
-            raise
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{str(path)!r} is not a state dict of tensors (got {type(state).__name__})")
-    return state
+# The resolver lives in ganbench.weights; these names stay importable from here for the modules that use them.
+from ganbench.weights import (OFFLINE_ENVS, PROBE_TIMEOUT_S, WeightsFile, host_reachable, hub_checkpoints_dir,
+                              is_offline, load_state_dict, offline_by_env, weights_sha256)
 
 
 def _expand_gray(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -553,14 +389,11 @@ class FoundationSpec(ExtractorSpec):
 
         Raises:
             FileNotFoundError: The file is missing and cannot be downloaded (within a second when offline).
+            ganbench.weights.WeightsMismatch: A cached or downloaded CLIP file does not have OpenAI's published
+                sha256 (a file named by the extractor's variable only warns).
         """
-        spec = self.weights_file()
-        path = spec.resolve()
-        sha = weights_sha256(path)
-        if spec.sha256 is not None and sha != spec.sha256:
-            warnings.warn(f"{spec.label} {str(path)!r} have sha256 {sha}, not the published {spec.sha256} "
-                          f"({spec.url}); features will not match published ones", stacklevel=2)
-        return path, sha
+        path = self.weights_file().resolve()
+        return path, weights_sha256(path)
 
     def create(self) -> nn.Module:
         """The extractor network in eval mode, torch-fidelity's class with ganbench's loading."""
@@ -643,6 +476,6 @@ def register_foundation_extractors(registry: Any) -> list[str]:
 
 
 __all__ = ["CLIPFeatureExtractor", "CLIPSpec", "CLIP_SPECS", "CLIP_VIT_B_32", "DINOv2FeatureExtractor", "DINOv2Spec",
-           "DINOV2_SPECS", "DINOV2_VIT_S_14", "DinoVisionTransformer", "FoundationSpec", "WeightsFile",
-           "clip_weights", "dinov2_weights", "hub_checkpoints_dir", "is_offline", "load_state_dict",
-           "register_foundation_extractors", "weights_sha256"]
+           "DINOV2_SPECS", "DINOV2_VIT_S_14", "DinoVisionTransformer", "FoundationSpec", "OFFLINE_ENVS",
+           "PROBE_TIMEOUT_S", "WeightsFile", "clip_weights", "dinov2_weights", "host_reachable", "hub_checkpoints_dir",
+           "is_offline", "load_state_dict", "offline_by_env", "register_foundation_extractors", "weights_sha256"]

@@ -16,8 +16,8 @@ What differs from torch-fidelity's own module:
   (and its download path goes through ``torch.hub.load_state_dict_from_url``, also unpickling). ganbench
   never runs that constructor: ``InceptionV3FID`` builds the same layers from torch-fidelity's blocks and
   loads the state dict with ``torch.load(path, map_location="cpu", weights_only=True)``, strictly (every
-  key and shape must match torch-fidelity's architecture). Downloads use ``torch.hub.download_url_to_file``
-  into the file torch-fidelity itself caches (``torch.hub.get_dir()/checkpoints/<file>``).
+  key and shape must match torch-fidelity's architecture). Downloads go through ``ganbench.weights`` (resumable,
+  size-limited) into the file torch-fidelity itself caches (``torch.hub.get_dir()/checkpoints/<file>``).
 - Input. One-channel images are repeated to three channels (torch-fidelity rejects them); otherwise the
   input must be uint8 NCHW with three channels, as in torch-fidelity.
 - Speed (``fast=True``, the registered default). Every batch norm is folded into the convolution before it
@@ -34,11 +34,11 @@ What differs from torch-fidelity's own module:
   when inductor's cache has the graph). Reference features cached by ``reference_features`` do not record
   which of these modes produced them; the modes agree to the tolerance above.
 
-Weights are found, in this order: ``$GANBENCH_INCEPTION_WEIGHTS``; ``$GANBENCH_CACHE/weights/<file>``;
-``torch.hub.get_dir()/checkpoints/<file>`` (where torch-fidelity caches its download); else they are
-downloaded from ``WEIGHTS_URL`` unless ganbench is offline (``GANBENCH_OFFLINE=1``, ``HF_HUB_OFFLINE=1``,
-or the download host does not answer within half a second), in which case ``FileNotFoundError`` says what
-to download and where to put it.
+Weights are found by ``ganbench.weights`` (one resolver for every weights file), in this order:
+``$GANBENCH_INCEPTION_WEIGHTS``; ``$GANBENCH_CACHE/weights/<file>``; ``torch.hub.get_dir()/checkpoints/<file>``
+(where torch-fidelity caches its download); else they are downloaded from ``WEIGHTS_URL`` unless ganbench is
+offline (``GANBENCH_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, or the download host does not answer within half a
+second), in which case ``FileNotFoundError`` says what to download and where to put it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
-from ganbench.features.foundation import OFFLINE_ENVS, WeightsFile, load_state_dict, weights_sha256
 from torch_fidelity.feature_extractor_inceptionv3 import (
     URL_INCEPTION_V3,
     BasicConv2d,
@@ -69,6 +68,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 
 from ganbench.features import ExtractorSpec, _register_fidelity
 from ganbench.registry import EXTRACTORS
+from ganbench.weights import OFFLINE_ENVS, WeightsFile, load_state_dict, weights_sha256
 
 WEIGHTS_URL = URL_INCEPTION_V3  # torch-fidelity's release of the converted TensorFlow 2015-12-05 weights
 WEIGHTS_FILE = Path(urlparse(WEIGHTS_URL).path).name  # weights-inception-2015-12-05-6726825d.pth

@@ -14,7 +14,9 @@ optional resize and forward unchanged, so distances equal torch-fidelity's for t
 differs is loading. torch-fidelity's constructor downloads and unpickles both of its files with
 unrestricted unpickling (through ``torch.hub.load_state_dict_from_url`` and torchvision's
 ``vgg16(weights=IMAGENET1K_V1)``); ``LPIPSVGG16`` builds the same layers and loads two *local* files with
-``torch.load(weights_only=True)``, strictly, and never downloads:
+``torch.load(weights_only=True)``, strictly, and never downloads (both are found by ``ganbench.weights``; the
+VGG16 file found in a cache must have the sha256 prefix in its name, ``397923af``, and one named by its variable or
+argument warns when it does not):
 
 - the LPIPS linear heads, ``weights-vgg16-lpips.pth`` (``URL_VGG16_LPIPS``, torch-fidelity's re-upload of
   ``lpips/weights/v0.1/vgg.pth``): ``$GANBENCH_LPIPS_WEIGHTS``, ``$GANBENCH_CACHE/weights/<file>``, or
@@ -39,8 +41,8 @@ from torch_fidelity.sample_similarity_base import SampleSimilarityBase
 from torch_fidelity.sample_similarity_lpips import URL_VGG16_LPIPS, NetLinLayer, SampleSimilarityLPIPS, VGG16features
 from torchvision.models.vgg import cfgs, make_layers
 
-from ganbench.features.foundation import WeightsFile, load_state_dict
 from ganbench.results.schema import Score
+from ganbench.weights import WeightsFile, load_state_dict
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision VGG16_Weights.IMAGENET1K_V1
 LPIPS_WEIGHTS = WeightsFile(label="LPIPS VGG16 linear-head weights", filename=Path(URL_VGG16_LPIPS).name,
@@ -57,13 +59,9 @@ def lpips_weights_available() -> bool:
     return LPIPS_WEIGHTS.local() is not None and VGG16_WEIGHTS.local() is not None
 
 
-def _resolve(path: PathLike | None, spec: WeightsFile) -> Path:
-    if path is None:
-        return spec.resolve(download=False)
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(spec.missing_message(f"{str(path)!r} is not a file"))
-    return path
+def _resolve(path: PathLike | None, spec: WeightsFile, argument: str) -> Path:
+    """The file ``argument`` names, or else the one the resolver finds locally (never downloaded)."""
+    return spec.resolve(download=False, named=path, named_by=argument)
 
 
 class LPIPSVGG16(SampleSimilarityLPIPS):
@@ -88,8 +86,8 @@ class LPIPSVGG16(SampleSimilarityLPIPS):
     def __init__(self, name: str = FIDELITY_NAME, sample_similarity_resize: int | None = None,
                  sample_similarity_dtype: str | None = "uint8", weights_path: PathLike | None = None,
                  vgg16_weights_path: PathLike | None = None, **kwargs):
-        heads_path = _resolve(weights_path, LPIPS_WEIGHTS)
-        vgg_path = _resolve(vgg16_weights_path, VGG16_WEIGHTS)
+        heads_path = _resolve(weights_path, LPIPS_WEIGHTS, "weights_path")
+        vgg_path = _resolve(vgg16_weights_path, VGG16_WEIGHTS, "vgg16_weights_path")
         # The layers of SampleSimilarityLPIPS.__init__, without its downloads and unrestricted unpickling.
         SampleSimilarityBase.__init__(self, name)
         self.sample_similarity_resize = sample_similarity_resize
@@ -117,12 +115,7 @@ def vgg16_features(path: PathLike) -> VGG16features:
     """torch-fidelity's ``VGG16features`` (five slices up to relu5_3) with the ``features.*`` tensors of
     ``path`` loaded strictly and safely (memory-mapped where the file format allows, so that the 500 MB
     classifier is not read)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as e:  # torchvision's 2017 file predates the zip format, which mmap needs
-        if "mmap" not in str(e):
-            raise
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_state_dict(path)  # torchvision's 2017 file predates the zip format and is read whole
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     with torch.device("meta"):  # torchvision's vgg16().features, without the classifier or any initialisation
         vgg = make_layers(cfgs["D"])
