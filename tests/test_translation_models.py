@@ -15,13 +15,14 @@ import importlib.metadata
 
 import pytest
 import torch
+from safetensors import safe_open
 from torch import nn
 
-from ganbench.zoo import cyclegan, discogan, pix2pix
+from ganbench.zoo import cyclegan, discogan, get_model, load_generator, pix2pix
 from ganbench.zoo.cyclegan import CycleGANConfig, CycleGANDiscriminator, CycleGANGenerator
 from ganbench.zoo.discogan import DiscoGANConfig, DiscoGANDiscriminator, DiscoGANGenerator
 from ganbench.zoo.pix2pix import Pix2PixConfig, Pix2PixDiscriminator, UNetGenerator
-from ganbench.zoo.translator import Translator, load_translator
+from ganbench.zoo.translator import TranslationPair, Translator
 
 
 def n_params(m: nn.Module) -> int:
@@ -187,20 +188,33 @@ def test_bad_configs_are_rejected_with_the_field_named(make, match):
         make()
 
 
+def _oracle(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The network on [-1, 1] floats, rounded to uint8."""
+    with torch.no_grad():
+        return ((net.eval()(images.float() / 127.5 - 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 def test_translator_round_trips_through_its_file_and_checks_its_input(tmp_path):
     torch.manual_seed(0)
+    entry = get_model("cyclegan")
     cfg = CycleGANConfig(**cyclegan.PRESETS["tiny"])
-    tr = Translator("cyclegan", cfg, CycleGANGenerator(cfg), "ab")
+    net = entry.build_generator(cfg)
+    assert isinstance(net, TranslationPair)  # a two-way method's generator file holds both directions
+    tr = Translator(entry, cfg, net)
     images = torch.randint(0, 256, (5, 1, 32, 32), dtype=torch.uint8)
     out = tr.translate(images, batch_size=2)
     assert out.dtype == torch.uint8 and out.shape == (5, 1, 32, 32)
-    with torch.no_grad():  # the oracle: the network on [-1, 1] floats, rounded to uint8
-        expected = ((tr.net(images.float() / 127.5 - 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    assert torch.equal(out, expected)
+    assert torch.equal(out, _oracle(net.ab, images))
+    back_b = tr.reverse().translate(out)  # B -> A through the other generator
+    assert torch.equal(back_b, _oracle(net.ba, out)) and not torch.equal(back_b, _oracle(net.ab, out))
     sha = tr.save(tmp_path / "g.safetensors")
-    back = load_translator(tmp_path / "g.safetensors")
-    assert back.weights_sha256 == sha and back.config == cfg and back.direction == "ab"
-    assert torch.equal(back.translate(images), out)
+    with safe_open(str(tmp_path / "g.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert names == {f"ab.{k}" for k in net.ab.state_dict()} | {f"ba.{k}" for k in net.ba.state_dict()}
+    back = load_generator(tmp_path / "g.safetensors")
+    assert isinstance(back, Translator) and back.entry is entry
+    assert back.weights_sha256 == sha and back.config == cfg
+    assert torch.equal(back.translate(images), out) and torch.equal(back.reverse().translate(out), back_b)
     assert tr.save(tmp_path / "h.safetensors") == sha  # identical weights, identical bytes
     with pytest.raises(ValueError, match="1-channel"):
         tr.translate(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
@@ -208,8 +222,23 @@ def test_translator_round_trips_through_its_file_and_checks_its_input(tmp_path):
         tr.translate(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ValueError, match="multiples of 4"):
         tr.translate(torch.zeros(1, 1, 30, 30, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="translates images"):
+        tr.sample(2, seed=0)
     with pytest.raises(FileNotFoundError, match="nope"):
-        load_translator(tmp_path / "nope.safetensors")
+        load_generator(tmp_path / "nope.safetensors")
+
+
+def test_a_one_way_translator_has_no_reverse_and_round_trips_too(tmp_path):
+    torch.manual_seed(1)
+    entry = get_model("pix2pix")
+    cfg = Pix2PixConfig(**pix2pix.PRESETS["tiny"])
+    tr = entry.wrap(cfg, entry.build_generator(cfg))
+    assert isinstance(tr, Translator) and tr.reverse() is None
+    images = torch.randint(0, 256, (3, cfg.in_channels, 32, 32), dtype=torch.uint8)
+    sha = tr.save(tmp_path / "p.safetensors")
+    back = load_generator(tmp_path / "p.safetensors")
+    assert back.weights_sha256 == sha and torch.equal(back.translate(images), tr.translate(images))
+    assert torch.equal(tr.translate(images), _oracle(tr.net, images))
 
 
 def test_vintagify_key_map_renames_only_the_residual_blocks():
