@@ -103,7 +103,7 @@ def test_cyclegan_vintage256_card_matches_vintagify(cache):
     cyclegan = pytest.importorskip("ganbench.zoo.cyclegan")
     ref_module = _module_from_file("vintagify", "vintagify/generator.py", "_vintagify_gen")
     card = load_card("cyclegan.vintage256")
-    path, _, _ = resolve_source(card)  # the card's sha256 and size are the installed file's
+    path = resolve_source(card).path  # the card's sha256 and size are the installed file's
     assert path == cyclegan.vintagify_weights_path()
     state = convert_state(card, load_checkpoint(path))  # the card's converter
     ours = cyclegan.CycleGANGenerator(cyclegan.CycleGANConfig(**card.config))

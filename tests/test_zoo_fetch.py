@@ -1,5 +1,8 @@
 """Fetching weight sets: Hub (a local Hub cache, offline), file:// and http URLs (resumed), PyPI distributions;
-sha256 checked before anything is unpickled, and a refused file leaves the caches clean. No network."""
+sha256 checked before anything is unpickled, and a refused file leaves the caches clean. No network.
+
+Each test's temporary folder is the zoo directory (``GANBENCH_ZOO``), since a card's local files must lie in the
+zoo or the cache; tests/test_adversarial_cards.py checks that nothing outside them is read."""
 
 import hashlib
 import http.server
@@ -11,11 +14,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ganbench.features import WeightsMismatch
+from ganbench.weights import WeightsMismatch
 from ganbench.zoo import Generator, get_model, load_generator
 from ganbench.zoo.cards import parse_card
 from ganbench.zoo.dcgan import DCGANConfig, DCGANGenerator
-from ganbench.zoo.fetch import converted_path, download_dir, fetch, load_weights, weights_status
+from ganbench.zoo.fetch import converted_path, download_dir, download_path, fetch, load_weights, weights_status
 from ganbench.zoo.safe_load import UnsafeCheckpointError
 
 TINY = {"resolution": 32, "channels": 1, "nz": 16, "ngf": 8, "ndf": 8}
@@ -25,7 +28,8 @@ REPO = "ganbench-test/tiny-dcgan"
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """A fresh ganbench cache and a fresh Hub cache for each test."""
+    """A fresh ganbench cache and a fresh Hub cache for each test; the test's folder is the zoo."""
+    monkeypatch.setenv("GANBENCH_ZOO", str(tmp_path))
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     return tmp_path / "cache"
@@ -92,7 +96,7 @@ def test_hub_source_offline_from_a_local_hub_cache(tmp_path, cache, revision):
     hub_cache(tmp_path / "hub", REPO, "G.pth", data)
     card = parse_card(write_card(tmp_path, "dcgan.hubtest", data,
                                  f'hub = {{ repo = "{REPO}", filename = "G.pth", revision = "{revision}" }}',
-                                 convert="ganbench.zoo.dcgan:from_tutorial_checkpoint"))
+                                 convert="dcgan_tutorial"))
     assert weights_status(card).state == "local" and "Hub cache" in weights_status(card).detail
 
     got = fetch(card)
@@ -124,8 +128,8 @@ def test_unavailable_sources_fall_through_and_are_all_explained(tmp_path, cache)
     with pytest.raises(FileNotFoundError) as info:
         fetch(missing)
     msg = str(info.value)
-    assert "absent.safetensors' does not exist" in msg and "not in the local Hub cache (offline)" in msg
-    assert "URLError" in msg and "pip install --no-deps 'surely-not-installed-ganbench'" in msg
+    assert "absent.safetensors' does not exist" in msg and "not in the local Hub cache (offline:" in msg
+    assert "gone' does not exist" in msg and "pip install --no-deps 'surely-not-installed-ganbench'" in msg
 
 
 def test_file_url_download_leaves_no_partial_files(tmp_path, cache):
@@ -142,7 +146,7 @@ def test_substituted_hub_file_is_refused_with_both_hashes_and_removed(tmp_path, 
     link = hub_cache(tmp_path / "hub", REPO, "G.pth", bad)
     blob = link.resolve()
     card = parse_card(write_card(tmp_path, "dcgan.subst", good, f'hub = {{ repo = "{REPO}", filename = "G.pth" }}',
-                                 convert="ganbench.zoo.dcgan:from_tutorial_checkpoint"))
+                                 convert="dcgan_tutorial"))
     with pytest.raises(WeightsMismatch) as info:
         fetch(card)
     msg = str(info.value)
@@ -164,6 +168,39 @@ def test_corrupted_url_download_is_refused_and_the_part_file_removed(tmp_path, c
     assert files_under(cache) == [] and not converted_path(card).exists()
 
 
+def test_a_verified_download_waiting_in_the_cache_is_used_offline_then_removed(tmp_path, cache):
+    """Step 2 of the order: a download that verified but was not converted yet (conversion failed, or the process
+    stopped) is used without the network, and removed once converted; a tampered one is deleted."""
+    data = safetensors_checkpoint(tmp_path / "G.safetensors")
+    card = parse_card(write_card(tmp_path, "dcgan.waiting", data, 'url = "https://example.invalid/G.safetensors"'))
+    assert weights_status(card).state == "fetchable"
+    download_path(card).parent.mkdir(parents=True)
+    download_path(card).write_bytes(data)
+    assert weights_status(card).state == "local"
+    got = fetch(card, download=False)
+    assert got.source.startswith("cache ") and files_under(cache) == [got.path]
+    assert_same_generator(load_weights(card))
+
+    got.path.unlink()
+    download_path(card).write_bytes(data[:-1] + b"\0")  # damaged after it verified
+    with pytest.raises(WeightsMismatch, match="was deleted"):
+        fetch(card, download=False)
+    assert files_under(cache) == []
+
+
+def test_local_sources_come_before_the_network(tmp_path, cache):
+    """file, then an installed package's file, then the download cache, the Hub, URLs: the first that has it wins,
+    whatever order the card lists them in."""
+    data = safetensors_checkpoint(tmp_path / "G.safetensors")
+    sources = (f'url = "{(tmp_path / "G.safetensors").as_uri()}"\n'
+               f'hub = {{ repo = "{REPO}", filename = "G.safetensors" }}\n'
+               'file = "G.safetensors"\n')
+    hub_cache(tmp_path / "hub", REPO, "G.safetensors", data)
+    card = parse_card(write_card(tmp_path, "dcgan.order", data, sources))
+    assert [type(s).__name__ for s in card.sources] == ["FileSource", "HubSource", "UrlSource"]
+    assert fetch(card).source == "file 'G.safetensors'"
+
+
 def test_a_local_file_with_the_wrong_hash_is_refused_but_left_alone(tmp_path, cache):
     good = safetensors_checkpoint(tmp_path / "good.safetensors", seed=0)
     safetensors_checkpoint(tmp_path / "other.safetensors", seed=2)
@@ -183,7 +220,7 @@ def test_a_malicious_pickle_is_refused_even_when_its_hash_matches(tmp_path, cach
     torch.save({"netG_state_dict": {"main.0.weight": torch.zeros(1)}, "hook": Payload()}, tmp_path / "evil.pth")
     data = (tmp_path / "evil.pth").read_bytes()
     card = parse_card(write_card(tmp_path, "dcgan.evil", data, f'file = "{tmp_path}/evil.pth"',
-                                 convert="ganbench.zoo.dcgan:from_tutorial_checkpoint"))
+                                 convert="dcgan_tutorial"))
     with pytest.raises(UnsafeCheckpointError, match="posix.system"):
         fetch(card)
     assert not marker.exists() and files_under(cache) == []
@@ -211,7 +248,7 @@ def test_pypi_source_reads_an_installed_distribution_without_importing_it(tmp_pa
     monkeypatch.syspath_prepend(str(site))
     card = parse_card(write_card(tmp_path, "dcgan.pypitest", data,
                                  'pypi = { package = "fakegan", version = "0.3", path = "fakegan/G.pth" }',
-                                 convert="ganbench.zoo.dcgan:from_tutorial_checkpoint"))
+                                 convert="dcgan_tutorial"))
     assert weights_status(card).state == "local"
     assert fetch(card).source == "pypi fakegan==0.3:fakegan/G.pth"
     assert_same_generator(load_weights(card))

@@ -56,11 +56,16 @@ def zoo(tmp_path, monkeypatch) -> Path:
 
 def write_card(zoo: Path, name: str, weights: Path | None, expected: dict[str, tuple[float, float]] | None = None,
                sources: str | None = None, protocol: bool = True) -> Path:
+    """A card for ``weights``, copied into the zoo's weights/ (a card's file must lie in the zoo or the cache)."""
     data = weights.read_bytes() if weights else b"x"
+    if weights is not None and sources is None:
+        (zoo / "weights").mkdir(exist_ok=True)
+        (zoo / "weights" / f"{name}.safetensors").write_bytes(data)
+        sources = f'file = "weights/{name}.safetensors"'
     lines = [f'name = "{name}"', f'arch = "{name.split(".")[0]}"', 'license = "MIT"', 'paper = "Radford et al. 2015"',
              'training_data = "digits8 train, 40 steps"', f'sha256 = "{hashlib.sha256(data).hexdigest()}"',
              f"size = {len(data)}", "", "[config]", *(f"{k} = {v}" for k, v in TINY.items()), "", "[sources]",
-             sources or f'file = "{weights}"']
+             sources]
     if protocol:
         metrics = ", ".join(f'"{m}"' for m in PROTOCOL["metrics"].split(","))
         lines += ["", "[protocol]", f'dataset = "{PROTOCOL["dataset"]}"', f'extractor = "{PROTOCOL["extractor"]}"',
@@ -80,7 +85,7 @@ def test_verify_reproduces_what_eval_gives(zoo, trained, oracle):
     assert {c.score: c.actual for c in report.checks} == pytest.approx(oracle, abs=1e-12)
     assert report.result.model.name == "dcgan.trained"
     assert report.result.model.weights_sha256 == hashlib.sha256(trained.read_bytes()).hexdigest()
-    assert report.result.samples["n"] == PROTOCOL["n"] and report.result.samples["seed"] == PROTOCOL["seed"]
+    assert report.result.samples.n == PROTOCOL["n"] and report.result.samples.seed == PROTOCOL["seed"]
 
 
 def test_a_planted_wrong_expectation_fails(zoo, trained, oracle):
@@ -119,9 +124,9 @@ def test_cli_fetch_and_its_errors(zoo, trained, tmp_path):
     out = runner.invoke(main, ["fetch", "dcgan.clifecth"])
     assert out.exit_code == 2 and "Did you mean 'dcgan.clifetch'" in out.output
 
-    other = tmp_path / "other.bin"
+    other = zoo / "weights" / "other.bin"
     other.write_bytes(b"substituted")
-    card = write_card(zoo, "dcgan.wrong", trained, sources=f'file = "{other}"')
+    card = write_card(zoo, "dcgan.wrong", trained, sources='file = "weights/other.bin"')
     out = runner.invoke(main, ["fetch", "dcgan.wrong"])
     assert out.exit_code == 1
     assert load_card("dcgan.wrong").sha256 in out.output and hashlib.sha256(b"substituted").hexdigest() in out.output

@@ -1,11 +1,11 @@
 """Model cards: one TOML file per named weight set ``arch.tag`` under ``zoo/cards/``.
 
 A card says which architecture and configuration the weights belong to, where the file can be had (local file,
-Hugging Face Hub, URL, or a file inside a PyPI package), the sha256 and size every copy must have, the licence,
-the paper and the training data, how the file's tensor names map onto ganbench's module (``convert``), and the
-evaluation protocol with the scores it must reproduce. The layout follows timm's pretrained configs
-(``timm/models/_pretrained.py``: one record per ``arch.tag`` naming hub id, file, url, licence, paper), with
-the sha256 that timm leaves out.
+a file inside a PyPI package, Hugging Face Hub, URL), the sha256 and size every copy must have, the licence,
+the paper and the training data, which registered converter maps the file's tensor names onto ganbench's module
+(``convert``), and the evaluation protocol with the scores it must reproduce. The layout follows timm's pretrained
+configs (``timm/models/_pretrained.py``: one record per ``arch.tag`` naming hub id, file, url, licence, paper),
+with the sha256 that timm leaves out.
 
 A card file looks like this (every key is checked; an unknown key is an error, so a typo cannot hide)::
 
@@ -17,17 +17,17 @@ A card file looks like this (every key is checked; an unknown key is an error, s
     training_data = "DigiFace1M (Bae et al. 2023), 64x64"
     sha256 = "0c3b...771f"                  # of the source file, before conversion
     size = 14322251                         # bytes of the source file
-    convert = "ganbench.zoo.dcgan:from_tutorial_checkpoint"   # optional: checkpoint -> ganbench state dict
+    convert = "dcgan_tutorial"              # optional: a converter registered in ganbench.zoo.convert
     classes = ["amber", "blue"]             # optional: label names of a class-conditional generator
 
     [config]                                # the architecture's config dataclass fields
     resolution = 64
 
-    [sources]                               # tried in the fixed order file, hub, url, pypi
-    file = "weights/dcgan.faces64.safetensors"       # relative to the zoo directory, or absolute
-    hub = { repo = "org/name", filename = "G.pth", revision = "<commit>" }
-    url = "https://example.org/G.pth"
+    [sources]                               # tried in the fixed order file, pypi, hub, url
+    file = "weights/dcgan.faces64.safetensors"       # inside the zoo directory or ganbench's cache
     pypi = { package = "gan-face-generate", version = "1.1.1", path = "gan_face_generate/weights.tar" }
+    hub = { repo = "org/name", filename = "G.pth", revision = "<commit>" }
+    url = "https://example.org/G.pth"       # or file:// inside the zoo directory or ganbench's cache
 
     [protocol]                              # how ``ganbench verify`` scores the weights
     dataset = "digits8"
@@ -36,40 +36,90 @@ A card file looks like this (every key is checked; an unknown key is an error, s
 
     [expected]                              # score -> value and absolute tolerance
     ms_ssim = { value = 0.1234, tol = 0.002 }
+
+A card is data and names no code, and nothing it says can make ganbench read or write outside its places:
+
+- ``convert`` is the name of a converter in ``ganbench.zoo.convert.CONVERTERS``, a closed set registered in code;
+  a ``module:function`` path, or any unregistered name, is an error listing the valid converters.
+- A ``file`` source (and a ``file://`` URL) must lie inside the zoo directory or ganbench's cache once ``~``,
+  ``..`` and symbolic links are resolved; anything else is refused before the file is opened, hashed or described.
+- Hub repository ids, file names and revisions, and a package's file path, are relative names without ``..``,
+  backslashes or control characters, so they cannot leave the Hub cache or the installed distribution.
+- ``size`` is enforced while a URL downloads (see ``ganbench.weights``).
+- Any problem with the card file itself (not UTF-8, not TOML, too large, too deeply nested) is a ``CardError``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from ganbench.paths import zoo_dir
+from ganbench.paths import cache_dir, zoo_dir
+from ganbench.weights import check_hub_repo, check_hub_revision, check_relative_path
+from ganbench.zoo.convert import CONVERTERS
 
-SOURCE_ORDER = ("file", "hub", "url", "pypi")  # resolution order, fixed like timm's _resolve_pretrained_source
+SOURCE_ORDER = ("file", "pypi", "hub", "url")  # local first, then network: the fixed order of ganbench.weights
 CARD_NAME = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CONVERTER = re.compile(r"^ganbench(\.[A-Za-z_][A-Za-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$")
-HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PACKAGE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a distribution name (PEP 508)
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")  # shown inside a pip command: no quotes, no spaces
+MAX_CARD_BYTES = 1 << 20  # a card is a page of TOML; more is not a card
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class CardError(ValueError):
     """A model card that is missing, unreadable, or has a key with a wrong value."""
 
 
+def allowed_roots() -> tuple[Path, Path]:
+    """The folders a card's local files may lie in: the zoo directory and ganbench's cache."""
+    return zoo_dir(), cache_dir()
+
+
+def confined_path(text: str) -> Path:
+    """The real path (``~``, ``..`` and symbolic links resolved) of a card's local file, relative paths taken from
+    the zoo directory, if it lies inside the zoo directory or ganbench's cache.
+
+    Nothing is opened or hashed, and the message of a refusal repeats only what the card says, never where a link
+    points or whether the file exists.
+
+    Raises:
+        CardError: The path leaves both folders, or is not a usable path.
+    """
+    if not text or _CONTROL.search(text):
+        raise CardError(f"{text!r} is not a usable path (empty, or with control characters)")
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else zoo_dir() / path
+    real = Path(os.path.realpath(path))
+    for root in allowed_roots():
+        if real.is_relative_to(os.path.realpath(root)):
+            return real
+    zoo, cache = allowed_roots()
+    raise CardError(f"{text!r} lies outside the zoo directory {str(zoo)!r} and ganbench's cache {str(cache)!r} "
+                    "(after resolving '..' and symbolic links); a card may name local files only inside them")
+
+
 @dataclass(frozen=True)
 class FileSource:
-    path: str  # relative to the zoo directory, absolute, or starting with ~
+    path: str  # inside the zoo directory (relative paths are taken from it) or ganbench's cache
 
     def resolved(self) -> Path:
-        p = Path(self.path).expanduser()
-        return p if p.is_absolute() else zoo_dir() / p
+        """The file's real path.
+
+        Raises:
+            CardError: It lies outside the zoo directory and ganbench's cache (see ``confined_path``).
+        """
+        return confined_path(self.path)
 
     def describe(self) -> str:
-        return f"file {str(self.resolved())!r}"
+        return f"file {self.path!r}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +134,21 @@ class HubSource:
 
 @dataclass(frozen=True)
 class UrlSource:
-    url: str  # http(s):// or file:// URL of the file itself
+    url: str  # http(s):// URL of the file itself, or file:// inside the zoo directory or ganbench's cache
+
+    @property
+    def is_local(self) -> bool:
+        return self.url.startswith("file://")
+
+    def local_path(self) -> Path:
+        """The real path of a ``file://`` URL.
+
+        Raises:
+            CardError: It lies outside the zoo directory and ganbench's cache, or the URL is not ``file://``.
+        """
+        if not self.is_local:
+            raise CardError(f"{self.url!r} is not a file:// URL")
+        return confined_path(urllib.request.url2pathname(urlparse(self.url).path))
 
     def describe(self) -> str:
         return f"url {self.url}"
@@ -93,7 +157,7 @@ class UrlSource:
 @dataclass(frozen=True)
 class PypiSource:
     package: str  # distribution name as pip knows it
-    path: str  # the file's path inside the installed distribution, as its RECORD lists it
+    path: str  # the file's path inside the installed distribution, as its RECORD lists it (relative, no '..')
     version: str | None = None  # the version the sha256 was taken from (an install hint; the hash decides)
 
     def describe(self) -> str:
@@ -146,7 +210,7 @@ class ModelCard:
     paper: str  # what the architecture follows
     training_data: str  # what the weights were trained on
     description: str = ""
-    convert: str | None = None  # "ganbench.module:function" mapping the loaded checkpoint to a state dict
+    convert: str | None = None  # name of a converter in ganbench.zoo.convert.CONVERTERS (None: tensors as stored)
     classes: tuple[str, ...] = ()  # label names of a class-conditional generator, in label order
     protocol: Protocol | None = None
     expected: dict[str, Expected] = field(default_factory=dict)
@@ -202,12 +266,7 @@ def parse_card(path: str | Path) -> ModelCard:
     """
     path = Path(path)
     check = _Checker(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise CardError(f"model card {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CardError(f"model card {str(path)!r} is not valid TOML: {e}") from None
+    doc = _read_toml(path)
     check.known(doc, _TOP)
     for key in _REQUIRED:
         if key not in doc:
@@ -231,9 +290,10 @@ def parse_card(path: str | Path) -> ModelCard:
         if not doc[key].strip():
             raise check.fail(key, "must not be empty")
     convert = doc.get("convert")
-    if convert is not None and not CONVERTER.match(convert):
-        raise check.fail("convert", f"{convert!r} is not 'ganbench.module:function' (converters live in ganbench, "
-                                    "so a card cannot make ganbench import code from elsewhere)")
+    if convert is not None and convert not in CONVERTERS:
+        raise check.fail("convert", f"{convert[:200]!r} is not a registered converter; valid converters: "
+                                    f"{', '.join(CONVERTERS.list())} (a card names a converter, never code: module "
+                                    "paths are not accepted)")
     classes = tuple(doc.get("classes", ()))
     if not all(isinstance(c, str) for c in classes):
         raise check.fail("classes", "expected a list of strings")
@@ -248,6 +308,24 @@ def parse_card(path: str | Path) -> ModelCard:
     )
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The card file's TOML document; every way a file can fail to be one is a ``CardError``."""
+    try:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"model card {str(path)!r} is larger than {MAX_CARD_BYTES} bytes; it is not a card")
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"model card {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise CardError(f"model card {str(path)!r} is not UTF-8 text: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CardError(f"model card {str(path)!r} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise CardError(f"model card {str(path)!r} nests arrays or tables too deeply to be read") from None
+    except OSError as e:
+        raise CardError(f"model card {str(path)!r} cannot be read: {e.strerror or e}") from None
+
+
 def _parse_sources(table: dict[str, Any], check: _Checker) -> tuple[Source, ...]:
     check.known(table, SOURCE_ORDER, "sources.")
     if not table:
@@ -258,12 +336,14 @@ def _parse_sources(table: dict[str, Any], check: _Checker) -> tuple[Source, ...]
             continue
         key = f"sources.{kind}"
         if kind == "file":
-            out.append(FileSource(check.typed(table, "file", str, "sources.")))
+            src = FileSource(check.typed(table, "file", str, "sources."))
+            try:
+                src.resolved()
+            except CardError as e:
+                raise check.fail(key, str(e)) from None
+            out.append(src)
         elif kind == "url":
-            url = check.typed(table, "url", str, "sources.")
-            if not url.startswith(("https://", "http://", "file://")):
-                raise check.fail(key, f"{url!r} must start with https://, http:// or file://")
-            out.append(UrlSource(url))
+            out.append(_parse_url(check.typed(table, "url", str, "sources."), check))
         else:
             sub = check.typed(table, kind, dict, "sources.")
             fields = {"hub": {"repo": str, "filename": str, "revision": str},
@@ -275,13 +355,56 @@ def _parse_sources(table: dict[str, Any], check: _Checker) -> tuple[Source, ...]
             for k, t in fields.items():
                 if k in sub:
                     check.typed(sub, k, t, key + ".")
-            if kind == "hub":
-                if not HUB_REPO.match(sub["repo"]):
-                    raise check.fail(key + ".repo", f"{sub['repo']!r} is not a Hub repository id 'org/name'")
-                out.append(HubSource(sub["repo"], sub["filename"], sub.get("revision", "main")))
-            else:
-                out.append(PypiSource(sub["package"], sub["path"], sub.get("version")))
+            out.append(_parse_hub(sub, check) if kind == "hub" else _parse_pypi(sub, check))
     return tuple(out)
+
+
+def _parse_url(url: str, check: _Checker) -> UrlSource:
+    key = "sources.url"
+    if _CONTROL.search(url) or " " in url:
+        raise check.fail(key, f"{url[:200]!r} contains spaces or control characters")
+    if not url.startswith(("https://", "http://", "file://")):
+        raise check.fail(key, f"{url[:200]!r} must start with https://, http:// or file://")
+    src = UrlSource(url)
+    if src.is_local:
+        try:
+            src.local_path()
+        except CardError as e:
+            raise check.fail(key, str(e)) from None
+    else:
+        try:
+            host = urlparse(url).hostname
+            urlparse(url).port  # a port that is not a number raises here, not when downloading
+        except ValueError as e:
+            raise check.fail(key, f"{url[:200]!r} is not a valid URL: {e}") from None
+        if not host:
+            raise check.fail(key, f"{url[:200]!r} names no host")
+    return src
+
+
+def _parse_hub(sub: dict[str, Any], check: _Checker) -> HubSource:
+    src = HubSource(sub["repo"], sub["filename"], sub.get("revision", "main"))
+    checks = (("repo", check_hub_repo), ("filename", lambda v: check_relative_path(v, "Hub filename")),
+              ("revision", check_hub_revision))
+    for field_name, validate in checks:
+        try:
+            validate(getattr(src, field_name))
+        except ValueError as e:
+            raise check.fail(f"sources.hub.{field_name}", str(e)) from None
+    return src
+
+
+def _parse_pypi(sub: dict[str, Any], check: _Checker) -> PypiSource:
+    src = PypiSource(sub["package"], sub["path"], sub.get("version"))
+    if not PACKAGE.match(src.package):
+        raise check.fail("sources.pypi.package", f"{src.package[:200]!r} is not a distribution name")
+    try:
+        check_relative_path(src.path, "package file path")
+    except ValueError as e:
+        raise check.fail("sources.pypi.path", str(e)) from None
+    if src.version is not None and not VERSION.match(src.version):
+        raise check.fail("sources.pypi.version", f"{src.version[:200]!r} is not a version number")
+    return src
 
 
 def _parse_protocol(table: dict[str, Any], check: _Checker) -> Protocol:
@@ -340,7 +463,7 @@ def load_card(name: str) -> ModelCard:
         CardError: No such card (the message lists the closest names and every valid one), or the card is invalid.
     """
     path = cards_dir() / f"{name}.toml"
-    if not path.is_file():
+    if not CARD_NAME.match(name) or not path.is_file():  # a name is never a path: "../x" does not leave cards/
         valid = card_names()
         close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -355,4 +478,5 @@ def all_cards() -> list[ModelCard]:
 
 
 __all__ = ["CardError", "Expected", "FileSource", "HubSource", "ModelCard", "Protocol", "PypiSource", "SOURCE_ORDER",
-           "Source", "UrlSource", "all_cards", "card_names", "cards_dir", "load_card", "parse_card"]
+           "Source", "UrlSource", "all_cards", "allowed_roots", "card_names", "cards_dir", "confined_path", "load_card",
+           "parse_card"]
