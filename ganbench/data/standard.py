@@ -50,7 +50,9 @@ on stderr, into the first root (``root``, else data_root()), unless ganbench is 
 ``ganbench.features.foundation``) or ``download=False``. CelebA, LSUN, FFHQ and AFHQ are never downloaded: no
 checksum is published for their archives (CelebA and FFHQ are on Google Drive behind quotas, LSUN's server and
 AFHQ's Dropbox publish none), so the error says where to get them. A set that is missing and not downloaded
-raises ``FileNotFoundError`` naming every path looked at and how to get the files, within a second offline.
+raises ``FileNotFoundError`` naming every path looked at and how to get the files, within a second offline (once
+``ganbench.features.foundation``, where the offline rule lives, is imported: the first missing set of a process
+imports it, and with it torch-fidelity and torchvision, which takes seconds on a cold start).
 
 Hugging Face Hub image datasets are not registry names (names are ``[a-z0-9_]+``): ``load_hub_dataset`` reads
 ``hf:OWNER/NAME[:split]`` specs, and ``resolve_dataset`` maps either a registered name or such a spec to a loader.
@@ -165,7 +167,11 @@ def _fetch(item: Download, into: Path) -> None:
     name = Path(urlparse(item.url).path).name
     part = into / f".{name}.part"  # renamed or unpacked only once the md5 matches
     print(f"downloading {item.url} to {into}", file=sys.stderr)
-    torch.hub.download_url_to_file(item.url, str(part), progress=True)
+    try:
+        torch.hub.download_url_to_file(item.url, str(part), progress=True)
+    except OSError as e:  # urllib's URLError and HTTPError are OSErrors; say which file and where it was going
+        part.unlink(missing_ok=True)
+        raise OSError(f"downloading {item.url} into {str(into)!r} failed: {e}") from e
     got = _md5(part)
     if got != item.md5:
         part.unlink()
@@ -204,7 +210,9 @@ def _obtain(what: str, find: Callable[[], object | None], expected: Callable[[],
 
 def _torchvision_how(key: str, into: str) -> str:
     urls = ", ".join(f"{d.url} (md5 {d.md5})" for d in DOWNLOADS[key])
-    unpack = " and unpack it there (tar xzf FILE -C DIR)" if DOWNLOADS[key][0].extract else ""
+    first = DOWNLOADS[key][0]
+    unpack = (f" and unpack it there (tar xzf {Path(urlparse(first.url).path).name} -C {into})" if first.extract
+              else "")
     return (f"download {urls} (torchvision's URL and published md5) into {into}{unpack}, or run online once and "
             f"ganbench downloads and checks it")
 
@@ -245,7 +253,8 @@ def _stack_images(items: Iterable[tuple[str, np.ndarray]], count: int, resolutio
             square = crop(arr)
             cropped |= square.shape != arr.shape
             arr = square
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
+        # PIL's arrays are read-only; torch wants writable memory (copied only when needed)
+        t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).permute(2, 0, 1).unsqueeze(0)
         t, mode = resize_images(t, resolution)
         resized |= mode != "none"
         if out is None:
