@@ -1,24 +1,26 @@
-"""Training of the translation models: step functions against closed forms of their references' losses, the
-image pool's behaviour, learning on a task with a known answer, and resume equal to an uninterrupted run."""
+"""Training of the translation models through the one training loop: step functions against closed forms of their
+references' losses, the image pool's behaviour, learning on a task with a known answer, and resume equal to an
+uninterrupted run."""
 
 import copy
 import dataclasses
+import json
 
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ganbench.data import Split
-from ganbench.train.loop import CheckpointMismatch
-from ganbench.train.translation import (METHODS, ImagePool, TranslationTrainConfig, build_state, cyclegan_step,
-                                        discogan_step, get_method, pix2pix_step, train_translation)
-from ganbench.zoo import cyclegan, discogan, pix2pix
-from ganbench.zoo.cyclegan import CycleGANConfig
-from ganbench.zoo.discogan import DiscoGANConfig
-from ganbench.zoo.pix2pix import Pix2PixConfig
-
-CPU = torch.device("cpu")
+from ganbench.data.translation import TranslationSplit
+from ganbench.train.loop import CheckpointMismatch, TrainConfig, train
+from ganbench.zoo import cyclegan, discogan, get_model, load_generator, pix2pix
+from ganbench.zoo.base import StepContext
+from ganbench.zoo.cyclegan import CycleGANConfig, cyclegan_step
+from ganbench.zoo.discogan import DiscoGANConfig, discogan_rate, discogan_step
+from ganbench.zoo.pix2pix import Pix2PixConfig, pix2pix_step
+from ganbench.zoo.translator import ImagePool, Translator
 
 
 def smooth_fields(n: int, seed: int, res: int = 32) -> torch.Tensor:
@@ -30,6 +32,21 @@ def smooth_fields(n: int, seed: int, res: int = 32) -> torch.Tensor:
 
 def unit(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1
+
+
+def pairs(a: torch.Tensor, b: torch.Tensor, paired: bool = True, name: str = "inversion") -> TranslationSplit:
+    """A training split of the two domains (aligned pairs, or two image sets)."""
+    return TranslationSplit(name, "train", a, b, paired, "none", "generated in the test")
+
+
+def training_state(method: str, cfg, seed: int = 0):
+    """The networks, optimizers and pools the loop builds for ``method`` (initialised from ``seed``)."""
+    torch.manual_seed(seed)
+    return get_model(method).setup_training(cfg, TrainConfig())
+
+
+def context(state, a, b, step, generator, cfg) -> StepContext:
+    return StepContext(state, {"a": a, "b": b}, step, generator, cfg, TrainConfig())
 
 
 # --- image pool ----------------------------------------------------------------------------------------------
@@ -92,11 +109,11 @@ def adam_first_step_direction(params_before, params_after, grads, lr=2e-4, tol=1
 
 
 def test_pix2pix_step_is_halved_bce_for_d_then_gan_plus_100_l1_for_g():
-    m, cfg = get_method("pix2pix"), Pix2PixConfig(**{**pix2pix.PRESETS["tiny"], "ngf": 8, "ndf": 8})
-    s = build_state(m, cfg, TranslationTrainConfig(seed=0), CPU)
+    cfg = Pix2PixConfig(**{**pix2pix.PRESETS["tiny"], "ngf": 8, "ndf": 8})
+    s = training_state("pix2pix", cfg)
     a, b = batch_pair()
     G0, D0 = copy.deepcopy(s.nets["G_ab"]), copy.deepcopy(s.nets["D"])
-    row = pix2pix_step(s, a, b, 0, torch.Generator().manual_seed(0))
+    row = pix2pix_step(context(s, a, b, 0, torch.Generator().manual_seed(0), cfg))
     with torch.no_grad():
         fake = G0(a)
         d_real, d_fake = D0(a, b), D0(a, fake)
@@ -119,11 +136,11 @@ def test_pix2pix_step_is_halved_bce_for_d_then_gan_plus_100_l1_for_g():
 
 
 def test_cyclegan_step_uses_least_squares_cycle_10_identity_5_and_halved_d_losses():
-    m, cfg = get_method("cyclegan"), CycleGANConfig(**{**cyclegan.PRESETS["tiny"], "ngf": 8, "ndf": 8, "n_blocks": 1})
-    s = build_state(m, cfg, TranslationTrainConfig(seed=0), CPU)
+    cfg = CycleGANConfig(**{**cyclegan.PRESETS["tiny"], "ngf": 8, "ndf": 8, "n_blocks": 1})
+    s = training_state("cyclegan", cfg)
     a, b = batch_pair()
     G_ab, G_ba, D_a, D_b = (copy.deepcopy(s.nets[k]) for k in ("G_ab", "G_ba", "D_a", "D_b"))
-    row = cyclegan_step(s, a, b, 0, torch.Generator().manual_seed(0))
+    row = cyclegan_step(context(s, a, b, 0, torch.Generator().manual_seed(0), cfg))
     with torch.no_grad():
         fake_b, fake_a = G_ab(a), G_ba(b)
         want = {"cycle_a": 10 * (G_ba(fake_b) - a).abs().mean(), "cycle_b": 10 * (G_ab(fake_a) - b).abs().mean(),
@@ -134,22 +151,21 @@ def test_cyclegan_step_uses_least_squares_cycle_10_identity_5_and_halved_d_losse
                 "loss_d_a": 0.5 * ((D_a(a) - 1) ** 2).mean() + 0.5 * (D_a(fake_a) ** 2).mean()}
     for key, value in want.items():
         assert row[key] == pytest.approx(value.item(), rel=1e-5), key
-    assert s.pools["a"].count == s.pools["b"].count == 4
-    no_idt = build_state(m, dataclasses.replace(cfg, lambda_identity=0),
-                         TranslationTrainConfig(seed=0), CPU)
-    assert cyclegan_step(no_idt, a, b, 0, torch.Generator())["idt_a"] == 0.0
+    assert s.extras["pool.a"].count == s.extras["pool.b"].count == 4
+    no_idt_cfg = dataclasses.replace(cfg, lambda_identity=0)
+    no_idt = training_state("cyclegan", no_idt_cfg)
+    assert cyclegan_step(context(no_idt, a, b, 0, torch.Generator(), no_idt_cfg))["idt_a"] == 0.0
 
 
 def test_discogan_step_alternates_d_and_g_with_the_reference_loss_weights():
-    m = get_method("discogan")
     cfg = DiscoGANConfig(**{**discogan.PRESETS["tiny"], "ngf": 8, "ndf": 8, "gan_curriculum": 2})
-    s = build_state(m, cfg, TranslationTrainConfig(seed=0), CPU)
+    s = training_state("discogan", cfg)
     a, b = batch_pair()
     params = lambda keys: [p.detach().clone() for k in keys for p in s.nets[k].parameters()]  # noqa: E731
     changed = lambda old, keys: any(not torch.equal(p, q) for p, q in zip(old, params(keys)))  # noqa: E731
     G_ab, G_ba, D_a, D_b = (copy.deepcopy(s.nets[k]) for k in ("G_ab", "G_ba", "D_a", "D_b"))
     g0, d0 = params(["G_ab", "G_ba"]), params(["D_a", "D_b"])
-    row = discogan_step(s, a, b, 0, torch.Generator())
+    row = discogan_step(context(s, a, b, 0, torch.Generator(), cfg))
     assert row["updated"] == 0.0 and changed(d0, ["D_a", "D_b"]) and not changed(g0, ["G_ab", "G_ba"])
     with torch.no_grad():
         ab, ba = G_ab(a), G_ba(b)
@@ -170,7 +186,7 @@ def test_discogan_step_alternates_d_and_g_with_the_reference_loss_weights():
     # Step 1 updates the generators only, with (0.1 GAN + 0.9 FM) x (1 - rate) + reconstruction x rate.
     nets = {k: copy.deepcopy(s.nets[k]) for k in ("G_ab", "G_ba", "D_a", "D_b")}
     g1, d1 = params(["G_ab", "G_ba"]), params(["D_a", "D_b"])
-    row = discogan_step(s, a, b, 1, torch.Generator())
+    row = discogan_step(context(s, a, b, 1, torch.Generator(), cfg))
     assert row["updated"] == 1.0 and changed(g1, ["G_ab", "G_ba"]) and not changed(d1, ["D_a", "D_b"])
     ab, ba = nets["G_ab"](a), nets["G_ba"](b)
     ra, fa = nets["D_a"](a)
@@ -186,14 +202,32 @@ def test_discogan_step_alternates_d_and_g_with_the_reference_loss_weights():
     grads = torch.autograd.grad(total, gen_params)
     grads = [g + cfg.weight_decay * p.detach() for g, p in zip(grads, gen_params)]  # Adam's L2 weight decay
     assert adam_first_step_direction(g1, params(["G_ab", "G_ba"]), grads) > 0.999
-    assert discogan_step(s, a, b, 2, torch.Generator())["rate"] == 0.5  # the curriculum is over
+    assert discogan_step(context(s, a, b, 2, torch.Generator(), cfg))["rate"] == 0.5  # the curriculum is over
+    assert [discogan_rate(cfg, t) for t in range(4)] == [0.01, 0.01, 0.5, 0.5]
 
 
 def test_linear_decay_follows_the_reference_rule():
-    cfg = TranslationTrainConfig(steps=10, lr=1.0, decay_steps=4)
+    cfg = TrainConfig(steps=10, decay_steps=4)
     # n_epochs = 6 constant, n_epochs_decay = 4: lr_l = 1 - max(0, t + 1 - 6) / 5
-    assert [cfg.lr_at(t) for t in range(10)] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
-    assert TranslationTrainConfig(lr=0.5).lr_at(123) == 0.5
+    assert [cfg.lr_factor(t) for t in range(10)] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
+    assert TrainConfig(steps=200).lr_factor(123) == 1.0  # no decay: the learning rate as given
+    with pytest.raises(ValueError, match="decay_steps"):
+        TrainConfig(steps=3, decay_steps=4)
+
+
+def test_the_loop_applies_the_decay_to_every_optimizer(tmp_path):
+    """The learning rates of the last step, as the checkpoint records them: each base rate times the factor of
+    step 5 of 6 with 2 decay steps (1 - 2/3)."""
+    config = {**cyclegan.PRESETS["tiny"], "ngf": 4, "ndf": 4, "n_blocks": 1}
+    split = pairs(smooth_fields(8, 0), smooth_fields(8, 1), paired=False)
+    cfg = TrainConfig(steps=6, batch_size=2, decay_steps=2, lr_g=1e-3)
+    train(get_model("cyclegan"), split, tmp_path, cfg, config, progress=False)
+    with safe_open(str(tmp_path / "checkpoint.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert cfg.lr_factor(5) == pytest.approx(1 / 3)
+    for name, base in (("opt_g", 1e-3), ("opt_d", 2e-4)):
+        (group,) = json.loads(meta[f"{name}_groups"])
+        assert group["lr"] == pytest.approx(base / 3, rel=1e-12) and group["initial_lr"] == base
 
 
 # --- the trainer ---------------------------------------------------------------------------------------------
@@ -204,15 +238,16 @@ def test_tiny_pix2pix_learns_an_inversion_far_below_the_identity_and_best_consta
     # image (the per-pixel median of the training targets is the best in L1) comes close.
     A, At = smooth_fields(512, 0), smooth_fields(128, 1)
     B, Bt = 255 - A, 255 - At
-    out = train_translation("pix2pix", pix2pix.PRESETS["tiny"], A, B, tmp_path,
-                            TranslationTrainConfig(steps=80, batch_size=8, checkpoint_every=1000), progress=False,
-                            device="cpu")
-    model = (unit(out.translators["ab"].translate(At)) - unit(Bt)).abs().mean().item()
+    out = train(get_model("pix2pix"), pairs(A, B), tmp_path, TrainConfig(steps=80, batch_size=8, checkpoint_every=1000),
+                pix2pix.PRESETS["tiny"], progress=False, device="cpu")
+    assert isinstance(out.generator, Translator) and out.weights_path == tmp_path / "generator.safetensors"
+    model = (unit(out.generator.translate(At)) - unit(Bt)).abs().mean().item()
     identity = (unit(At) - unit(Bt)).abs().mean().item()
     constant = (unit(B).median(0).values - unit(Bt)).abs().mean().item()
     assert identity > 0.8 and constant > 0.4  # the oracles are far from the answer
     assert model < 0.25 * identity and model < 0.5 * constant
     assert [r["step"] for r in out.losses] == list(range(1, 81))
+    assert torch.equal(load_generator(out.weights_path).translate(At), out.generator.translate(At))
     assert (tmp_path / "losses.csv").read_text().splitlines()[0] == "step,loss_d,loss_g_gan,l1,d_real,d_fake"
 
 
@@ -231,74 +266,85 @@ class Interrupted(Exception):
 
 
 @pytest.mark.parametrize("method,config,res", RESUME_CASES, ids=[c[0] for c in RESUME_CASES])
-def test_resumed_run_equals_the_uninterrupted_run(tmp_path, monkeypatch, method, config, res):
-    A, B = smooth_fields(16, 0, res), 255 - smooth_fields(16, 1, res)
-    train = TranslationTrainConfig(steps=6, batch_size=2, seed=3, checkpoint_every=3, decay_steps=2)
-    full = train_translation(method, config, A, B, tmp_path / "full", train, progress=False, device="cpu")
+def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method, config, res):
+    entry = get_model(method)
+    data = pairs(smooth_fields(16, 0, res), 255 - smooth_fields(16, 1, res), paired=method == "pix2pix")
+    cfg = TrainConfig(steps=6, batch_size=2, seed=3, checkpoint_every=3, decay_steps=2)
+    full = train(entry, data, tmp_path / "full", cfg, config, progress=False, device="cpu")
 
-    m = get_method(method)
+    step = entry.step_function()
 
-    def crash_at_step_4(state, a, b, step, g):
-        if step == 4:
+    def crash_at_step_4(ctx):
+        if ctx.step == 4:
             raise Interrupted
-        return m.step(state, a, b, step, g)
+        return step(ctx)
 
-    with monkeypatch.context() as patch:  # killed during step 5, after the checkpoint at step 3
-        patch.setitem(METHODS, method, dataclasses.replace(m, step=crash_at_step_4))
-        with pytest.raises(Interrupted):
-            train_translation(method, config, A, B, tmp_path / "part", train, progress=False, device="cpu")
-    resumed = train_translation(method, config, A, B, tmp_path / "part", train, resume=True, progress=False,
-                                device="cpu")
+    with pytest.raises(Interrupted):  # killed during step 5, after the checkpoint at step 3
+        train(dataclasses.replace(entry, train_step=crash_at_step_4), data, tmp_path / "part", cfg, config,
+              progress=False, device="cpu")
+    resumed = train(entry, data, tmp_path / "part", cfg, config, resume=True, progress=False, device="cpu")
     assert resumed.resumed_from == 3 and full.resumed_from == 0
     want = load_file(tmp_path / "full" / "checkpoint.safetensors")
     got = load_file(tmp_path / "part" / "checkpoint.safetensors")
     assert want.keys() == got.keys()
     assert all(torch.equal(want[k], got[k]) for k in want)
     assert (tmp_path / "full" / "losses.csv").read_text() == (tmp_path / "part" / "losses.csv").read_text()
-    for d, tr in full.translators.items():
-        assert resumed.translators[d].weights_sha256 == tr.weights_sha256
+    assert resumed.generator.weights_sha256 == full.generator.weights_sha256
     # The check can fail: another seed gives other weights.
-    other = train_translation(method, config, A, B, tmp_path / "other", TranslationTrainConfig(
-        steps=6, batch_size=2, seed=4, checkpoint_every=3, decay_steps=2), progress=False, device="cpu")
-    assert other.translators["ab"].weights_sha256 != full.translators["ab"].weights_sha256
+    other = train(entry, data, tmp_path / "other", dataclasses.replace(cfg, seed=4), config, progress=False,
+                  device="cpu")
+    assert other.generator.weights_sha256 != full.generator.weights_sha256
 
 
 def test_existing_checkpoints_are_neither_overwritten_nor_resumed_with_other_settings(tmp_path):
     config = {**cyclegan.PRESETS["tiny"], "ngf": 4, "ndf": 4, "n_blocks": 1}
-    A, B = smooth_fields(8, 0), smooth_fields(8, 1)
-    run = lambda: train_translation("cyclegan", config, A, B, tmp_path,  # noqa: E731
-                                    TranslationTrainConfig(steps=1, batch_size=2), progress=False, device="cpu")
+    data = pairs(smooth_fields(8, 0), smooth_fields(8, 1), paired=False)
+    run = lambda: train(get_model("cyclegan"), data, tmp_path, TrainConfig(steps=1, batch_size=2),  # noqa: E731
+                        config, progress=False, device="cpu")
     run()
     with pytest.raises(FileExistsError, match="resume"):
         run()
     with pytest.raises(CheckpointMismatch, match="train_config"):
-        train_translation("cyclegan", config, A, B, tmp_path, TranslationTrainConfig(steps=2, batch_size=2, lr=1e-3),
-                          resume=True, progress=False, device="cpu")
+        train(get_model("cyclegan"), data, tmp_path, TrainConfig(steps=2, batch_size=2, lr_g=1e-3), config,
+              resume=True, progress=False, device="cpu")
 
 
 def split(name, data):
     return Split(dataset=name, split="train", data=data, labels=None, resize="none", source="test")
 
 
-@pytest.mark.parametrize("method,a,b,match", [
-    ("pix2pix", split("edges", torch.zeros(5, 1, 32, 32, dtype=torch.uint8)),
-     split("digits", torch.zeros(4, 1, 32, 32, dtype=torch.uint8)), r"aligned pairs.*'edges'.*5 images.*'digits'.*4"),
-    ("pix2pix", torch.zeros(4, 1, 32, 32, dtype=torch.uint8), torch.zeros(4, 1, 16, 16, dtype=torch.uint8),
-     r"data_b has \(16, 16\) images but the pix2pix config has resolution=32"),
-    ("cyclegan", split("mnist", torch.zeros(4, 1, 32, 32, dtype=torch.uint8)),
-     split("photos", torch.zeros(4, 3, 32, 32, dtype=torch.uint8)), r"'photos'.*3-channel.*out_channels=1"),
-    ("discogan", torch.zeros(4, 1, 32, 32), torch.zeros(4, 1, 32, 32, dtype=torch.uint8), r"data_a must hold uint8"),
+def zeros(n, channels=1, side=32):
+    return torch.zeros(n, channels, side, side, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("method,data,match", [
+    ("pix2pix", pairs(zeros(5), zeros(4), paired=False, name="edges2digits"),
+     r"model 'pix2pix' trains on paired data, dataset 'edges2digits' \(train\) has unpaired"),
+    ("pix2pix", split("digits", zeros(4)),
+     r"model 'pix2pix' trains on paired data, dataset 'digits' \(train\) has images"),
+    ("pix2pix", pairs(zeros(4, side=16), zeros(4, side=16), name="edges"),
+     r"domain A of edges/train has \(16, 16\) images but the config has resolution=32"),
+    ("cyclegan", pairs(zeros(4), zeros(4, channels=3), paired=False, name="mnist2photos"),
+     r"domain B of mnist2photos/train has 3-channel images but the config has out_channels=1"),
 ])
-def test_domains_that_do_not_fit_are_rejected_naming_the_data(tmp_path, method, a, b, match):
+def test_domains_that_do_not_fit_are_rejected_naming_the_data(tmp_path, method, data, match):
     config = {"pix2pix": pix2pix.PRESETS, "cyclegan": cyclegan.PRESETS, "discogan": discogan.PRESETS}[method]["tiny"]
     with pytest.raises(ValueError, match=match):
-        train_translation(method, config, a, b, tmp_path, TranslationTrainConfig(steps=1), progress=False)
+        train(get_model(method), data, tmp_path, TrainConfig(steps=1), config, progress=False)
     assert not (tmp_path / "checkpoint.safetensors").exists()
 
 
-def test_unknown_methods_and_config_fields_are_named():
-    with pytest.raises(ValueError, match="valid: pix2pix, cyclegan, discogan"):
-        get_method("stargan")
+def test_translation_splits_refuse_unaligned_pairs_and_non_uint8_images():
+    with pytest.raises(ValueError, match=r"edges/train: paired domains must have equal counts and sizes"):
+        pairs(zeros(5), zeros(4), name="edges")
+    with pytest.raises(ValueError, match=r"domain A must be uint8 NCHW"):
+        pairs(torch.zeros(4, 1, 32, 32), zeros(4), paired=False)
+
+
+def test_unknown_methods_and_config_fields_are_named(tmp_path):
+    with pytest.raises(KeyError, match="Valid models: .*cyclegan, .*discogan, .*pix2pix"):
+        get_model("stargan")
     with pytest.raises(ValueError, match="no config field.*'ngff'"):
-        train_translation("pix2pix", {"ngff": 3}, torch.zeros(1, 3, 256, 256, dtype=torch.uint8),
-                          torch.zeros(1, 3, 256, 256, dtype=torch.uint8), "/nonexistent", progress=False)
+        train(get_model("pix2pix"), pairs(zeros(1, 3, 256), zeros(1, 3, 256)), tmp_path, TrainConfig(steps=1),
+              {"ngff": 3}, progress=False)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
