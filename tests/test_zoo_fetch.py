@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from ganbench.weights import WeightsMismatch
 from ganbench.zoo import Generator, get_model, load_generator
-from ganbench.zoo.cards import parse_card
+from ganbench.zoo.cards import CardError, parse_card
 from ganbench.zoo.dcgan import DCGANConfig, DCGANGenerator
 from ganbench.zoo.fetch import converted_path, download_dir, download_path, fetch, load_weights, weights_status
 from ganbench.zoo.safe_load import UnsafeCheckpointError
@@ -231,6 +231,16 @@ def test_weights_must_fit_the_architecture_strictly(tmp_path, cache):
     card = parse_card(write_card(tmp_path, "dcgan.wide", data, f'file = "{tmp_path}/G.safetensors"',
                                  config={**TINY, "ngf": 16}))
     with pytest.raises(ValueError, match=r"(?s)do not fit dcgan.*size mismatch for main\.0\.weight"):
+        fetch(card)
+    assert files_under(cache) == []
+
+
+@pytest.mark.parametrize("bad", [{"ngf": '"wide"'}, {"ngf": -8}, {"nz": 1.5}, {"depth": 3}])
+def test_a_config_no_network_can_be_built_from_is_a_card_error(tmp_path, cache, bad):
+    """Before any file is read: a card's config is data too, and a wrong one is the card's error, not a traceback."""
+    data = safetensors_checkpoint(tmp_path / "G.safetensors")
+    card = parse_card(write_card(tmp_path, "dcgan.badcfg", data, 'file = "G.safetensors"', config={**TINY, **bad}))
+    with pytest.raises(CardError, match="key 'config'"):
         fetch(card)
     assert files_under(cache) == []
 
