@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ganbench.data import load
-from ganbench.evaluate import EvalRequest, SampleSet, evaluate, model_info_for
+from ganbench.evaluate import REAL, Protocol, Row, evaluate
 from ganbench.features import extract, get_extractor
 from ganbench.metrics import fidelity
 from ganbench.metrics.frechet import GaussianStats
@@ -119,9 +119,11 @@ def test_scores_agree_with_torch_fidelity_calculate_metrics(digits, tmp_path):
 
 
 def test_eval_reports_every_score_with_interval_and_count(digits):
-    req = EvalRequest("t", "reference", "reference", model_info_for("real", None, {}, None), digits["train"],
-                      digits["spec"], [], heldout=digits["test"])
-    result = evaluate(req, SampleSet(digits["test"].data, "split", None), progress=False)
+    # the real-data row: the 1000 held-out digits scored like samples against the training split, every default metric
+    protocol = Protocol("mnist", "mnist_cnn", len(digits["test"]), resolution=32)
+    result = evaluate(protocol, task="unconditional", row=Row(reference=REAL), progress=False)
+    assert result.samples.source == "split" and result.samples.split_sha256 == digits["test"].sha256
+    assert result.dataset.reference_sha256 == digits["train"].sha256
     expected = {"fid", "fid_inf", "kid", "is", "precision", "recall", "density", "coverage", "ndb", "ndb_jsd",
                 "copy_fraction", "nn_ratio", "birthday_support", "duplicate_pairs", "ms_ssim"}
     assert expected <= set(result.scores)

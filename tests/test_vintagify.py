@@ -16,8 +16,7 @@ import torch
 
 from ganbench.results.store import file_sha256
 from ganbench.zoo.cyclegan import (PRESETS, CycleGANConfig, CycleGANGenerator, from_vintagify,
-                                   load_vintagify_generator, vintagify_weights_path)
-from ganbench.zoo.translator import vintage256_translator
+                                   load_vintagify_generator, vintage256_translator, vintagify_weights_path)
 
 try:
     VINTAGIFY = importlib.metadata.distribution("vintagify")
