@@ -48,8 +48,26 @@ def _parse_kv(ctx: click.Context, pairs: tuple[str, ...]) -> dict:
     return out
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+class Commands(click.Group):
+    """The command group, with one rule for failures: a message and exit code 2, never a Python traceback (the
+    traceback is logged at debug level, shown with -v)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as e:  # noqa: BLE001  (whatever escapes a command is reported, not dumped)
+            logging.getLogger("ganbench").debug("unhandled error", exc_info=True)
+            click.echo(f"Error: {type(e).__name__}: {e}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Commands)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr (and tracebacks of errors).")
 def main(verbose: bool) -> None:
     """ganbench: train, score and rank generative adversarial networks.
 
@@ -60,7 +78,7 @@ def main(verbose: bool) -> None:
       ganbench eval runs/quick/dcgan/generator.safetensors --dataset mnist --resolution 32
       ganbench leaderboard leaderboards/quick --out leaderboards/quick.md
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     _load_registries()
 
@@ -184,7 +202,10 @@ def _init_torchrun() -> int:
 @click.option("--resolution", type=int, default=None, help="Image side of the comparison (default: the samples').")
 @click.option("--extractor", default=None, help="Feature extractor (default: the dataset's: mnist_cnn / points2d).")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all for the data kind).")
-@click.option("-n", "--n", "n_samples", type=int, default=1000, show_default=True, help="Samples to score.")
+@click.option("-n", "--n", "n_samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Samples to score.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds a user model's draw may take (default: no limit).")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Sampling and bootstrap seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Results directory the JSON is written to.")
@@ -195,8 +216,8 @@ def _init_torchrun() -> int:
 @click.option("--dry-run", is_flag=True,
               help="Measure sampling and feature rates on a small batch and print the estimated time; score nothing.")
 @click.pass_context
-def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, seed, out_dir,
-                 as_json, nproc, dry_run) -> None:
+def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, timeout,
+                 seed, out_dir, as_json, nproc, dry_run) -> None:
     """Score a generator weights file or a folder of images against a dataset split.
 
     SOURCE is a generator.safetensors written by `ganbench train`, a directory of PNG/JPEG samples, a user's
@@ -237,7 +258,7 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
             row = Row(name=src.name, run_id=f"folder_{src.name}-{dataset}-s{seed}")
             resolution = resolution or int(folder.data.shape[-1])
         else:
-            model = resolve_generator(source)
+            model = resolve_generator(source, timeout=timeout)
         kind = DATASETS.meta(dataset).get("kind", "images")
         ext_name = extractor or ("points2d" if kind == "points" else "mnist_cnn")
         protocol = Protocol(dataset, ext_name, n_samples, seed, resolution, reference_split,
@@ -485,15 +506,18 @@ def report_command(ctx, results, out_dir, title, sort, speed, checkpoint_dirs) -
 @click.option("--metrics", default=None,
               help="Comma-separated scores (or metric names: prc = precision, recall) to gate and, for a model, to "
                    "compute (default: every score both carry).")
-@click.option("-n", "--n", "n_samples", type=int, default=None, help="Samples when CANDIDATE is a model (default: the baseline's).")
+@click.option("-n", "--n", "n_samples", type=click.IntRange(min=1), default=None,
+              help="Samples when CANDIDATE is a model (default: the baseline's).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds a user model's draw may take (default: no limit).")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Sampling seed when CANDIDATE is a model.")
 @click.option("--heldout-split", default="test", show_default=True, help="Held-out split when CANDIDATE is a model.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write the candidate's result here when it was evaluated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON instead of markdown.")
 @click.pass_context
-def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n_samples, seed, heldout_split, out_dir,
-                  as_json) -> None:
+def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n_samples, timeout, seed, heldout_split,
+                  out_dir, as_json) -> None:
     """Gate a candidate against a baseline: exit 0 pass, 1 regressed, 2 error (nothing compared).
 
     CANDIDATE is a result JSON, or a model to evaluate on the baseline's data and extractor (a
@@ -508,8 +532,6 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
       ganbench check runs/dcgan/generator.safetensors --against leaderboards/quick.json --row dcgan
       ganbench check examples/my_gan/my_gan.py:LinearGenerator --against results/linear.json --tolerances tol.toml
     """
-    import traceback
-
     from ganbench.report import gate
     from ganbench.results.store import write_result
 
@@ -523,15 +545,15 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
             base = gate.select_baseline(entries, row, dataset or cand.dataset.name, cand.name)
         else:
             base = gate.select_baseline(entries, row, dataset)
-            result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated)
+            result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated, timeout=timeout)
             if out_dir:
                 click.echo(f"wrote {write_result(result, out_dir)}", err=True)
             cand = gate.scored_from_result(result, "evaluated")
         report = gate.compare(cand, base, config, gated)
     except gate.GateError as e:
         ctx.fail(str(e))
-    except Exception as e:  # a crash must not read as "regressed" (exit 1) in CI
-        traceback.print_exc()
+    except Exception as e:  # noqa: BLE001  (a crash must not read as "regressed", exit 1, in CI)
+        logging.getLogger("ganbench").debug("check failed", exc_info=True)
         click.echo(f"Error: {type(e).__name__}: {e}", err=True)
         ctx.exit(2)
     click.echo(json.dumps(gate.report_document(report), indent=2) if as_json else gate.render_summary(report))

@@ -110,6 +110,18 @@ class Registry(Generic[T]):
             return add  # type: ignore[return-value]
         return add(target)  # type: ignore[return-value]
 
+    def unregister(self, name: str) -> Entry[T]:
+        """Remove a built-in entry and its aliases (a plugin unloaded, a test's own entries); returns the entry.
+
+        Raises:
+            UnknownNameError: If ``name`` is not registered here.
+        """
+        if name not in self._entries:
+            raise UnknownNameError(self._unknown_message(name))
+        for alias in [a for a, target in self._aliases.items() if target == name]:
+            del self._aliases[alias]
+        return self._entries.pop(name)
+
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name`` (or an alias of it)."""
         key = self._aliases.get(name, name)

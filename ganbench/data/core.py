@@ -1,4 +1,5 @@
-"""Dataset entries: each loads a deterministic split as uint8 NCHW images (or 2D points for toy sets).
+"""The split contract and the built-in image and point sets: each loads a deterministic split as uint8 NCHW images
+(or 2D points for toy sets).
 
 Every split carries a sha256 of its content, so a score can name exactly the data it was measured on.
 """
@@ -46,12 +47,35 @@ class Split:
         return len(self.data)
 
 
+MAX_BYTES = 8 << 30  # the largest image tensor ganbench builds in memory, unless $GANBENCH_MAX_BYTES says otherwise
+
+
+def max_bytes() -> int:
+    value = os.environ.get("GANBENCH_MAX_BYTES", "").strip()
+    if not value:
+        return MAX_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"GANBENCH_MAX_BYTES must be a positive number of bytes, got {value!r}")
+    return int(value)
+
+
+def check_size(n: int, channels: int, height: int, width: int, what: str, bytes_per_value: int = 1) -> None:
+    """Refuse to build an image tensor larger than ``max_bytes()`` (``$GANBENCH_MAX_BYTES``), saying how to avoid
+    it (a folder of huge images would otherwise bring a 4000-image reference to their size: hundreds of GB)."""
+    need, limit = n * channels * height * width * bytes_per_value, max_bytes()
+    if need > limit:
+        raise ValueError(f"{what}: {n} images of {channels}x{height}x{width} need {need / 2**30:.2f} GiB, over the "
+                         f"{limit / 2**30:.2f} GiB limit (GANBENCH_MAX_BYTES); ask for a smaller --resolution or "
+                         f"fewer samples (-n)")
+
+
 def resize_images(images: torch.Tensor, resolution: int | None) -> tuple[torch.Tensor, str]:
     """Bilinearly resize uint8 NCHW images to a square ``resolution``; returns images and the mode used."""
     if resolution is None or images.shape[-1] == resolution and images.shape[-2] == resolution:
         return images, "none"
-    if resolution < 4:
-        raise ValueError(f"resolution must be at least 4, got {resolution}")
+    if not isinstance(resolution, int) or resolution < 4:
+        raise ValueError(f"resolution must be an integer of at least 4, got {resolution!r}")
+    check_size(len(images), images.shape[1], resolution, resolution, "resizing", bytes_per_value=4)
     out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", align_corners=False,
                         antialias=resolution < images.shape[-1])
     return out.round().clamp(0, 255).to(torch.uint8), "bilinear"
@@ -228,11 +252,13 @@ def image_folder(path: str | Path, resolution: int | None = None, channels: int 
     for f in files:
         try:
             with Image.open(f) as im:
+                if resolution is None:
+                    check_size(len(files), channels, im.size[1], im.size[0], f"image folder {str(folder)!r}")
                 im = im.convert("L" if channels == 1 else "RGB")
                 if resolution is not None and im.size != (resolution, resolution):
                     im, mode = _resize_center_crop(im, resolution), "bicubic+center_crop"
                 arr = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
             raise ValueError(f"cannot decode image file {str(f)!r}: {e}") from e
         if images and arr.shape != images[0].shape:
             raise ValueError(f"image file {str(f)!r} is {arr.shape[1]}x{arr.shape[0]}, others are "
@@ -257,7 +283,3 @@ def _resize_center_crop(im, size: int):
 def load(name: str, split: str = "train", resolution: int | None = None, **kwargs) -> Split:
     """Load a registered dataset split by name."""
     return DATASETS.get(name)(split=split, resolution=resolution, **kwargs)
-
-
-import ganbench.data.translation  # noqa: E402,F401  (registers the translation tasks and layout loaders)
-import ganbench.data.superres  # noqa: E402,F401  (registers sr_photos, sr_fashion, sr_digits)

@@ -46,13 +46,11 @@ StyleGAN's ``dataset_tool.py``): every image is converted to RGB.
 Downloads, when files are missing: CIFAR-10, CIFAR-100, STL-10, SVHN and Fashion-MNIST are downloaded from the
 URLs torchvision uses and checked against the md5 sums torchvision publishes (``DOWNLOADS``), with a progress bar
 on stderr, into the first root (``root``, else data_root()), unless ganbench is offline (``GANBENCH_OFFLINE`` or
-``HF_HUB_OFFLINE`` set, or the host does not answer within half a second: see
-``ganbench.features.foundation``) or ``download=False``. CelebA, LSUN, FFHQ and AFHQ are never downloaded: no
+``HF_HUB_OFFLINE`` set, or the host does not answer within half a second: see ``ganbench.weights``) or
+``download=False``. CelebA, LSUN, FFHQ and AFHQ are never downloaded: no
 checksum is published for their archives (CelebA and FFHQ are on Google Drive behind quotas, LSUN's server and
 AFHQ's Dropbox publish none), so the error says where to get them. A set that is missing and not downloaded
-raises ``FileNotFoundError`` naming every path looked at and how to get the files, within a second offline (once
-``ganbench.features.foundation``, where the offline rule lives, is imported: the first missing set of a process
-imports it, and with it torch-fidelity and torchvision, which takes seconds on a cold start).
+raises ``FileNotFoundError`` naming every path looked at and how to get the files, within a second offline.
 
 Hugging Face Hub image datasets are not registry names (names are ``[a-z0-9_]+``): ``load_hub_dataset`` reads
 ``hf:OWNER/NAME[:split]`` specs, and ``resolve_dataset`` maps either a registered name or such a spec to a loader.
@@ -138,7 +136,7 @@ def _not_found(what: str, expected: Iterable[Path], reason: str, how: str) -> Fi
 def _offline_reason(url: str) -> str | None:
     """Why ``url`` cannot be downloaded now, or None when the host answers."""
     # imported here: foundation pulls in torch-fidelity and torchvision, which reading local files never needs
-    from ganbench.features.foundation import OFFLINE_ENVS, PROBE_TIMEOUT_S, host_reachable, offline_by_env
+    from ganbench.weights import OFFLINE_ENVS, PROBE_TIMEOUT_S, host_reachable, offline_by_env
 
     if offline_by_env():
         return "offline: " + ", ".join(f"{n}={os.environ.get(n, '')!r}" for n in OFFLINE_ENVS)

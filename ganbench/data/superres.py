@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganbench.data import Split, _check_split, data_root, mnist
+from ganbench.data.core import Split, _check_split, data_root, mnist
 from ganbench.registry import DATASETS
 
 SCALE = 4  # the SR factor of every task here

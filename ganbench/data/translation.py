@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganbench.data import IMAGE_SUFFIXES, Split, _check_split, _resize_center_crop, digits8, mnist, resize_images
+from ganbench.data.core import IMAGE_SUFFIXES, Split, _check_split, _resize_center_crop, digits8, mnist, resize_images
 from ganbench.registry import DATASETS
 
 DEFAULT_RESOLUTION = 32  # side of the built-in tasks when no resolution is asked for

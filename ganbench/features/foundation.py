@@ -78,7 +78,7 @@ from torch_fidelity.feature_extractor_dinov2 import MODEL_METADATA as DINOV2_MET
 from torch_fidelity.feature_extractor_dinov2 import FeatureExtractorDinoV2
 from torch_fidelity.helpers import text_to_dtype, vassert
 
-from ganbench.features import ExtractorSpec
+from ganbench.features.spec import ExtractorSpec
 # The resolver lives in ganbench.weights; these names stay importable from here for the modules that use them.
 from ganbench.weights import (OFFLINE_ENVS, PROBE_TIMEOUT_S, WeightsFile, host_reachable, hub_checkpoints_dir,
                               is_offline, load_state_dict, offline_by_env, weights_sha256)

@@ -66,7 +66,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
     InceptionE_2,
 )
 
-from ganbench.features import ExtractorSpec, _register_fidelity
+from ganbench.features.spec import ExtractorSpec, _register_fidelity
 from ganbench.registry import EXTRACTORS
 from ganbench.weights import OFFLINE_ENVS, WeightsFile, load_state_dict, weights_sha256
 

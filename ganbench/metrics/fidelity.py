@@ -16,11 +16,28 @@ import math
 
 import numpy as np
 import torch
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_prc import prc_features_to_metric
+import torch_fidelity
 
-from ganbench.metrics.frechet import GaussianStats, frechet_distance
-from ganbench.results.schema import Score
+MIN_TORCH_FIDELITY = "0.4.0"  # 0.3.0 has no precision/recall; 0.4.0 pre-releases swapped them (its issue #58)
+
+
+def check_torch_fidelity() -> None:
+    """Refuse a torch-fidelity older than ``MIN_TORCH_FIDELITY`` (pre-releases included) with a clear message."""
+    from packaging.version import Version
+
+    installed = Version(torch_fidelity.__version__)
+    if installed < Version(MIN_TORCH_FIDELITY):
+        raise ImportError(f"ganbench needs torch-fidelity>={MIN_TORCH_FIDELITY} (installed: {installed}; older builds "
+                          f"lack or swap precision and recall): pip install 'torch-fidelity>={MIN_TORCH_FIDELITY}'")
+
+
+check_torch_fidelity()
+
+from torch_fidelity.metric_isc import isc_features_to_metric  # noqa: E402
+from torch_fidelity.metric_prc import prc_features_to_metric  # noqa: E402
+
+from ganbench.metrics.frechet import GaussianStats, frechet_distance  # noqa: E402
+from ganbench.results.schema import Score  # noqa: E402
 
 BOOTSTRAP = 100  # bootstrap replicates for FID's interval
 Z95 = 1.959963984540054

@@ -14,7 +14,10 @@ i.e. a one-sided z-test of "the candidate is worse" per metric, Bonferroni-corre
 candidate equal to the baseline fails on any metric is at most ``alpha`` (default 0.05), widened by the
 metric's tolerance (``abs_m`` in the metric's units plus ``rel_m`` of the baseline value). A metric without
 a spread on either side is gated by its tolerance alone when one is configured, and otherwise reported but
-not gated. Only regressions fail the gate (exit 1); improvements are reported.
+not gated. Regressions fail the gate (exit 1); improvements are reported. A score that is not a finite
+number on either side, a score the baseline has and the candidate lacks, and a baseline holding two results of one
+run are errors (exit 2): the gate passes (exit 0) only when every gated metric was computed, finite, and inside its
+band.
 
 The spreads come from the results (bootstrap, subset, binomial, ...). Where a metric's reported spread is known
 to understate how much the score moves between sampling seeds, ``spread_scale`` in the tolerances file
@@ -41,7 +44,8 @@ from ganbench.results.schema import DatasetInfo, ExtractorInfo, Result, Score
 from ganbench.results.store import read_result, read_results
 
 DEFAULT_TOLERANCES = Path(__file__).with_name("tolerances.toml")
-PASS, REGRESSED, IMPROVED, NOT_GATED, MISSING = "pass", "regressed", "improved", "not gated", "missing"
+PASS, REGRESSED, IMPROVED, NOT_GATED, MISSING, INVALID = "pass", "regressed", "improved", "not gated", "missing", \
+    "not finite"
 
 
 class GateError(ValueError):
@@ -181,9 +185,17 @@ def load_baseline(path: str | Path) -> list[Scored]:
         raise GateError(f"baseline {str(p)!r} does not exist")
     if p.is_dir():
         try:
-            return [scored_from_result(r, str(p)) for r in read_results(p) if r.kind != "bench"]
+            results = read_results(p)
         except ValueError as e:
             raise GateError(str(e)) from e
+        seen: dict[str, int] = {}
+        for r in results:
+            seen[r.run_id] = seen.get(r.run_id, 0) + 1
+        copies = sorted(k for k, v in seen.items() if v > 1)
+        if copies:
+            raise GateError(f"baseline {str(p)!r} holds several results of one run ({', '.join(copies)}); a copy is not "
+                            f"a second measurement: remove the copies")
+        return [scored_from_result(r, str(p)) for r in results if r.kind != "bench"]
     try:
         doc = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -285,8 +297,13 @@ class GateReport:
         return [v.metric for v in self.verdicts if v.verdict == REGRESSED]
 
     @property
+    def errors(self) -> list[str]:
+        """Metrics that could not be compared: missing from the candidate, or not finite on either side."""
+        return [v.metric for v in self.verdicts if v.verdict in (MISSING, INVALID)]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.regressed else 0
+        return 2 if self.errors else 1 if self.regressed else 0
 
 
 def _gated(metric: str, c: Score, b: Score, config: GateConfig) -> bool:
@@ -303,10 +320,14 @@ def decide(metric: str, c: Score, b: Score, rule: MetricRule, z_crit: float) -> 
     has_spread = c.std is not None and b.std is not None
     if rule.skip:
         return MetricVerdict(metric, hib, c, b, NOT_GATED, None, None, "skipped by the tolerances")
+    for side, score in (("candidate", c), ("baseline", b)):
+        bad = [f"{k}={getattr(score, k)!r}" for k in ("value", "std") if getattr(score, k) is not None
+               and (not isinstance(getattr(score, k), (int, float)) or not math.isfinite(getattr(score, k)))]
+        if bad:
+            return MetricVerdict(metric, hib, c, b, INVALID, None, None, f"the {side}'s score is not a finite "
+                                                                       f"number ({', '.join(bad)})")
     if not has_spread and allowance == 0:
         return MetricVerdict(metric, hib, c, b, NOT_GATED, None, None, "no spread on one side and no tolerance")
-    if math.isnan(c.value) or math.isnan(b.value):
-        return MetricVerdict(metric, hib, c, b, NOT_GATED, None, None, "not a number")
     spread = rule.spread_scale * math.hypot(c.std, b.std) if has_spread else 0.0
     band = z_crit * spread
     if c.value == b.value:
@@ -366,14 +387,21 @@ def compare(candidate: Scored, baseline: Scored, config: GateConfig | None = Non
 
 # ------------------------------------------------------------------------------------------------ summary
 
-_MARK = {PASS: "pass", REGRESSED: "**REGRESSED**", IMPROVED: "improved", NOT_GATED: "not gated", MISSING: "missing"}
+_MARK = {PASS: "pass", REGRESSED: "**REGRESSED**", IMPROVED: "improved", NOT_GATED: "not gated",
+         MISSING: "**ERROR: missing**", INVALID: "**ERROR: not finite**"}
 
 
 def render_summary(report: GateReport) -> str:
     """Markdown for CI logs: the verdict, what was compared, and one line per metric."""
     c, b = report.candidate, report.baseline
     n_gated = sum(v.verdict in (PASS, REGRESSED, IMPROVED) for v in report.verdicts)
-    head = (f"## ganbench check: {'REGRESSED (' + ', '.join(report.regressed) + ')' if report.regressed else 'PASS'}")
+    if report.errors:
+        verdict = f"ERROR ({', '.join(report.errors)}: not compared)"
+    elif report.regressed:
+        verdict = f"REGRESSED ({', '.join(report.regressed)})"
+    else:
+        verdict = "PASS"
+    head = f"## ganbench check: {verdict}"
     e = c.extractor
     lines = [head, "",
              f"- candidate: {c.label}",
@@ -400,7 +428,8 @@ def render_summary(report: GateReport) -> str:
 
 def report_document(report: GateReport) -> dict[str, Any]:
     """The report as a JSON-ready dict (``ganbench check --json``)."""
-    return {"verdict": REGRESSED if report.regressed else PASS, "exit_code": report.exit_code,
+    verdict = "error" if report.errors else REGRESSED if report.regressed else PASS
+    return {"verdict": verdict, "exit_code": report.exit_code,
             "candidate": report.candidate.label, "baseline": report.baseline.label, "alpha": report.config.alpha,
             "z_crit": report.z_crit, "rank": report.rank,
             "metrics": [{"metric": v.metric, "verdict": v.verdict, "z": v.z, "threshold": v.threshold,
@@ -441,7 +470,8 @@ def metrics_for_scores(scores: list[str]) -> list[str]:
 
 
 def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed: int = 12345,
-                       heldout_split: str = "test", metrics: list[str] | None = None, progress: bool = False) -> Result:
+                       heldout_split: str = "test", metrics: list[str] | None = None, progress: bool = False,
+                       timeout: float | None = None) -> Result:
     """Score a generator (weights file, ``FILE.py:NAME`` or registered user model) on the baseline's data:
     same dataset, reference split, resolution and extractor, ``n`` samples (default: the baseline's), with
     the metrics behind ``metrics`` (score names; default: the baseline's scores).
@@ -464,7 +494,7 @@ def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed
         known = {s for m in METRICS.list() for s in METRICS.meta(m).get("higher_is_better", {})}
         metric_names = metrics_for_scores([s for s in baseline.scores if s in known])
     try:
-        gen = resolve_generator(source)
+        gen = resolve_generator(source, timeout=timeout)
         protocol = Protocol(ds.name, ext_name, n, seed, ds.resolution, ds.reference_split,
                             None if heldout_split == "none" else heldout_split, tuple(metric_names))
         return evaluate(protocol, model=gen, row=Row(name=gen.entry.name), progress=progress)

@@ -35,7 +35,7 @@ def import_ray() -> Any:
 
 def _execute(task: Any, suite: Any, work_dir: str, fresh: bool, threads: int, progress: bool, dep_ids: list[str],
              *dep_values: Any) -> Any:
-    from ganbench.runner import run_task
+    from ganbench.runner.stages import run_task
 
     return run_task(task, suite, Path(work_dir), progress, fresh, dict(zip(dep_ids, dep_values)), threads=threads)
 

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench.data.superres import downscale
-from ganbench.features.foundation import WeightsFile, load_state_dict
+from ganbench.weights import WeightsFile, load_state_dict
 from ganbench.zoo.base import ModelEntry, from_uint8, register_model, to_uint8
 from ganbench.zoo.objectives import nonsaturating, nonsaturating_g
 

@@ -12,8 +12,11 @@ that returns such an object (a factory), or such an object itself. Optional attr
 - ``weights_path``: the file whose sha256 identifies the model; without it the sha256 of the Python file
   defining the object identifies it (the code is the model).
 
-The samples are validated (type, dtype, shape, count, determinism in ``seed``) before anything is scored,
-and every violation is named in the error.
+The samples are validated (type, dtype, shape, count, determinism in ``seed``: every draw is made twice and the
+two must be equal) before anything is scored, and every violation is named in the error. User code runs guarded:
+whatever it raises while being imported, constructed or sampled (``SystemExit`` and ``KeyboardInterrupt``
+included) becomes a ``UserModelError``, so a model cannot end the process with a success code or pass a gate by
+exiting; a draw that takes longer than the generator's ``timeout`` (seconds) is stopped the same way.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import dataclasses
 import difflib
 import hashlib
 import importlib.util
+import contextlib
 import inspect
 import re
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
@@ -37,6 +43,53 @@ from ganbench.results.store import file_sha256
 
 class UserModelError(ValueError):
     """A user's model cannot be loaded or breaks the sampling contract; the message says what was expected."""
+
+
+class _Timeout(BaseException):
+    """Raised inside user code when its time is up (a BaseException, so the user's ``except Exception`` cannot
+    swallow it)."""
+
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (a SIGALRM timer; only in the main thread, elsewhere no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def guarded(call: Callable[[], T], source: str, what: str, timeout: float | None = None) -> T:
+    """``call()`` with everything user code may raise turned into a ``UserModelError`` naming the model and the step:
+    ordinary exceptions, ``SystemExit`` (a ``sys.exit`` in the model), ``KeyboardInterrupt``, and running past
+    ``timeout`` seconds."""
+    try:
+        with _deadline(timeout):
+            return call()
+    except UserModelError:
+        raise
+    except _Timeout:
+        raise UserModelError(f"{source}: {what} did not finish within {timeout:g} s (--timeout)") from None
+    except SystemExit as e:
+        raise UserModelError(f"{source}: {what} called sys.exit({e.code!r}); a model must return its samples, not "
+                             f"end the process") from None
+    except KeyboardInterrupt:
+        raise UserModelError(f"{source}: {what} was interrupted (KeyboardInterrupt)") from None
+    except Exception as e:  # noqa: BLE001  (any failure of user code is reported, never a traceback)
+        raise UserModelError(f"{source}: {what} raised {type(e).__name__}: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -53,11 +106,13 @@ class UserGenerator:
     """A user's generator behind ganbench's ``Generator`` interface: ``entry``, ``config``, ``weights_sha256``,
     ``data_kind`` and a ``sample(n, seed)`` whose output is validated on every call."""
 
-    def __init__(self, obj: Any, entry: UserModelEntry, config: dict[str, Any], weights_sha256: str):
+    def __init__(self, obj: Any, entry: UserModelEntry, config: dict[str, Any], weights_sha256: str,
+                 timeout: float | None = None):
         self.obj = obj
         self.entry = entry
         self.config = config
         self.weights_sha256 = weights_sha256
+        self.timeout = timeout  # seconds one draw may take; None: no limit
         self.name = entry.name
 
     @property
@@ -65,12 +120,27 @@ class UserGenerator:
         return self.entry.data_kind
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
-        with torch.no_grad():
-            out = self.obj.sample(n, seed)
-        kind = check_samples(out, n, self.entry.source)
+        """``n`` validated samples; the draw is made twice and must repeat exactly (the contract: same seed, same
+        samples)."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise UserModelError(f"{self.entry.source}: the sample count must be a positive integer, got {n!r}")
+        source = self.entry.source
+        out, again = (guarded(lambda: _draw(self.obj, n, seed), source, f"sample({n}, seed={seed})", self.timeout)
+                      for _ in range(2))
+        kind = check_samples(out, n, source)
+        check_samples(again, n, source)
         if kind != self.entry.data_kind:
-            raise UserModelError(f"{self.entry.source}: sample() returned {kind} now and {self.entry.data_kind} before")
+            raise UserModelError(f"{source}: sample() returned {kind} now and {self.entry.data_kind} before")
+        if not torch.equal(out, again):
+            raise UserModelError(f"{source}: sample({n}, seed={seed}) returned different samples on two calls; the "
+                                 f"contract needs the same samples for the same seed (draw latents from "
+                                 f"torch.Generator().manual_seed(seed))")
         return out
+
+
+def _draw(obj: Any, n: int, seed: int) -> Any:
+    with torch.no_grad():
+        return obj.sample(n, seed)
 
 
 def check_samples(x: Any, n: int, source: str) -> str:
@@ -111,10 +181,10 @@ def _import_file(path: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look their module up here while it executes
     try:
-        spec.loader.exec_module(module)
-    except Exception as e:
+        guarded(lambda: spec.loader.exec_module(module), str(path), "importing the file")
+    except UserModelError:
         del sys.modules[name]
-        raise UserModelError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}") from e
+        raise
     return module
 
 
@@ -145,10 +215,7 @@ def _instantiate(target: Any, source: str) -> Any:
     if required:
         raise UserModelError(f"{source} needs arguments {required} to be constructed; give them defaults, or name a "
                              f"factory function without arguments that builds the generator (FILE.py:make_generator)")
-    try:
-        obj = target()
-    except Exception as e:
-        raise UserModelError(f"{source}: constructing the generator failed: {type(e).__name__}: {e}") from e
+    obj = guarded(target, source, "constructing the generator")
     if not callable(getattr(obj, "sample", None)):
         raise UserModelError(f"{source} built a {type(obj).__name__}, which has no sample(n, seed) method")
     return obj
@@ -161,13 +228,10 @@ def _config(obj: Any) -> dict[str, Any]:
     return dict(cfg) if isinstance(cfg, dict) else {}
 
 
-def wrap_generator(obj: Any, name: str, source: str, code_file: Path | None) -> UserGenerator:
-    """Validate ``obj`` against the sampling contract (4 samples, twice with one seed) and wrap it."""
-    try:
-        with torch.no_grad():
-            probe, again = obj.sample(4, 0), obj.sample(4, 0)
-    except Exception as e:
-        raise UserModelError(f"{source}: sample(4, seed=0) raised {type(e).__name__}: {e}") from e
+def wrap_generator(obj: Any, name: str, source: str, code_file: Path | None,
+                   timeout: float | None = None) -> UserGenerator:
+    """Validate ``obj`` against the sampling contract (a probe of 4 samples, twice with one seed) and wrap it."""
+    probe, again = (guarded(lambda: _draw(obj, 4, 0), source, "sample(4, seed=0)", timeout) for _ in range(2))
     kind = check_samples(probe, 4, source)
     check_samples(again, 4, source)
     if not torch.equal(probe, again):
@@ -187,10 +251,10 @@ def wrap_generator(obj: Any, name: str, source: str, code_file: Path | None) -> 
         config["weights_path"] = str(weights)
     task = str(getattr(obj, "task", "unconditional"))
     safe = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "user_model"
-    return UserGenerator(obj, UserModelEntry(safe, task, kind, source), config, sha)
+    return UserGenerator(obj, UserModelEntry(safe, task, kind, source), config, sha, timeout)
 
 
-def load_from_file(spec: str) -> UserGenerator:
+def load_from_file(spec: str, timeout: float | None = None) -> UserGenerator:
     """``path/to/file.py:NAME`` -> the validated generator."""
     file_part, _, attr = spec.rpartition(":")
     path = Path(file_part)
@@ -200,30 +264,31 @@ def load_from_file(spec: str) -> UserGenerator:
         raise UserModelError(f"{spec!r}: the file {file_part!r} does not exist")
     module = _import_file(path)
     obj = _instantiate(_attribute(module, attr, spec), spec)
-    return wrap_generator(obj, attr, spec, path)
+    return wrap_generator(obj, attr, spec, path, timeout)
 
 
-def load_from_registry(name: str) -> UserGenerator:
+def load_from_registry(name: str, timeout: float | None = None) -> UserGenerator:
     """A model an installed package registered under the ``ganbench.models`` entry-point group."""
-    from ganbench.zoo import ModelEntry
+    from ganbench.zoo.base import ModelEntry
 
     entry = MODELS.entry(name)
-    target = entry.load()
+    target = guarded(entry.load, f"entry point {name}", "importing its module")
     if isinstance(target, ModelEntry):
         raise UserModelError(f"model {name!r} is an architecture to train, not a generator with weights: train it "
                              f"(ganbench train {name} ...) and evaluate its generator.safetensors")
     source = f"entry point {name} ({entry.meta.get('entry_point', name)})"
     module = sys.modules.get(getattr(target, "__module__", "") or "")
     code = Path(module.__file__) if module is not None and getattr(module, "__file__", None) else None
-    return wrap_generator(_instantiate(target, source), name, source, code)
+    return wrap_generator(_instantiate(target, source), name, source, code, timeout)
 
 
-def resolve_generator(source: str | Path) -> Any:
+def resolve_generator(source: str | Path, timeout: float | None = None) -> Any:
     """The generator a command-line SOURCE names.
 
     Args:
         source: a ganbench generator weights file (``generator.safetensors``), ``FILE.py:NAME``, or the name of
             a model an installed package registered in the ``ganbench.models`` entry-point group.
+        timeout: Seconds a user model's draw may take (None: no limit).
 
     Raises:
         FileNotFoundError: If ``source`` is none of these.
@@ -232,13 +297,15 @@ def resolve_generator(source: str | Path) -> Any:
     from ganbench.zoo import load_generator
 
     text = str(source)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if text.rpartition(":")[0].endswith(".py"):
-        return load_from_file(text)
+        return load_from_file(text, timeout)
     if Path(text).is_file():
         if text.endswith(".py"):
             raise UserModelError(f"{text!r}: name the generator in the file, e.g. {text}:MyGenerator")
         return load_generator(text)
     if text in MODELS:
-        return load_from_registry(text)
+        return load_from_registry(text, timeout)
     raise FileNotFoundError(f"{text!r} is not a generator weights file, a FILE.py:NAME, or a registered model "
                             f"({', '.join(MODELS.list())})")
