@@ -149,11 +149,6 @@ def offline_reason(url: str) -> str | None:
     return None
 
 
-def is_offline(url: str) -> bool:
-    """True when downloads are switched off by environment, or ``url``'s host does not answer quickly."""
-    return offline_reason(url) is not None
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Where files live
 
@@ -836,5 +831,5 @@ __all__ = ["DEFAULT_MAX_BYTES", "DownloadTooLarge", "HubFile", "LocalFile", "Not
            "Unavailable", "UnsafeCheckpointError", "WeightsFile", "WeightsMismatch", "WeightsNotFound",
            "WeightsRequest", "check_hub_repo", "check_hub_revision", "check_relative_path", "download_dir",
            "download_url", "flat_state_dict", "hf_hub_cache", "host_reachable", "hub_checkpoints_dir", "hub_file",
-           "is_offline", "is_safetensors", "load_checkpoint", "load_state_dict", "offline_by_env", "offline_reason",
+           "is_safetensors", "load_checkpoint", "load_state_dict", "offline_by_env", "offline_reason",
            "resolve", "verify_file", "weights_dir", "weights_sha256"]

@@ -7,11 +7,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from ganbench.data import load
-from ganbench.results.store import file_sha256
 from ganbench.features.mnist_cnn import ClassifierTrainConfig, accuracy, train_classifier
-from ganbench.results.store import atomic_path, write_text_atomic
-
-BUILDERS = ("mnist_cnn",)
+from ganbench.results.store import atomic_path, file_sha256, write_text_atomic
 
 
 def build_mnist_cnn(out_dir: str | Path, cfg: ClassifierTrainConfig = ClassifierTrainConfig(),

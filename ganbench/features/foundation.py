@@ -81,7 +81,7 @@ from torch_fidelity.helpers import text_to_dtype, vassert
 from ganbench.features.spec import ExtractorSpec
 # The resolver lives in ganbench.weights; these names stay importable from here for the modules that use them.
 from ganbench.weights import (OFFLINE_ENVS, PROBE_TIMEOUT_S, WeightsFile, host_reachable, hub_checkpoints_dir,
-                              is_offline, load_state_dict, offline_by_env, weights_sha256)
+                              load_state_dict, offline_by_env, weights_sha256)
 
 
 def _expand_gray(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -478,4 +478,4 @@ def register_foundation_extractors(registry: Any) -> list[str]:
 __all__ = ["CLIPFeatureExtractor", "CLIPSpec", "CLIP_SPECS", "CLIP_VIT_B_32", "DINOv2FeatureExtractor", "DINOv2Spec",
            "DINOV2_SPECS", "DINOV2_VIT_S_14", "DinoVisionTransformer", "FoundationSpec", "OFFLINE_ENVS",
            "PROBE_TIMEOUT_S", "WeightsFile", "clip_weights", "dinov2_weights", "host_reachable", "hub_checkpoints_dir",
-           "is_offline", "load_state_dict", "offline_by_env", "register_foundation_extractors", "weights_sha256"]
+           "load_state_dict", "offline_by_env", "register_foundation_extractors", "weights_sha256"]

@@ -472,11 +472,6 @@ def load_card(name: str) -> ModelCard:
     return parse_card(path)
 
 
-def all_cards() -> list[ModelCard]:
-    """Every card, parsed (the first invalid one raises)."""
-    return [load_card(name) for name in card_names()]
-
-
 __all__ = ["CardError", "Expected", "FileSource", "HubSource", "ModelCard", "Protocol", "PypiSource", "SOURCE_ORDER",
-           "Source", "UrlSource", "all_cards", "allowed_roots", "card_names", "cards_dir", "confined_path", "load_card",
+           "Source", "UrlSource", "allowed_roots", "card_names", "cards_dir", "confined_path", "load_card",
            "parse_card"]
