@@ -6,8 +6,9 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from ganbench.metrics.cas import (CASConfig, accuracy_score, classification_accuracy_scores, conditional_samples,
-                                  correct_on_test, paired_gain, scores_real_correct)
+from ganbench.metrics.cas import (CASConfig, accuracy_score, classification_accuracy_scores, correct_on_test,
+                                  paired_gain, scores_real_correct)
+from ganbench.tasks.class_conditional import conditional_samples  # how the class_conditional task draws for CAS
 
 # small enough for tests: the DigitNet architecture at width 8 on 16x16 inputs, 3 epochs over 800 images
 FAST = CASConfig(epochs=3, width=8, input_size=16)
