@@ -31,6 +31,11 @@ def test_ls_lists_every_registry(runner):
     for name in ("dcgan", "lsgan", "mlpgan", "mnist", "ring8", "grid25", "digits8", "image_folder", "fid", "kid",
                  "prc", "mnist_cnn", "quick"):
         assert name in out.output
+    tasks = runner.invoke(main, ["ls", "tasks"])
+    assert tasks.exit_code == 0 and tasks.output.startswith("tasks:")
+    listed = {line.split()[0] for line in tasks.output.splitlines()[1:]}
+    assert {"unconditional", "class_conditional", "text_to_image", "likelihood", "paired_translation",
+            "unpaired_translation", "super_resolution"} <= listed
 
 
 def test_unknown_model_lists_the_valid_ones(runner, tmp_path):
@@ -84,7 +89,7 @@ def test_eval_of_real_digits_scores_far_better_than_noise(runner, tmp_path):
     assert r_real.scores["fid"].value * 20 < r_noise.scores["fid"].value
     assert r_real.scores["is"].value > 7 > 2 > r_noise.scores["is"].value  # 40 digits per split bias IS down
     assert r_real.scores["precision"].value > 0.6 > r_noise.scores["precision"].value
-    assert r_real.samples["n"] == 400 and r_real.scores["fid"].n == 400
+    assert r_real.samples.n == 400 and r_real.samples.source == "folder" and r_real.scores["fid"].n == 400
     assert r_real.extractor.weights_sha256 and r_real.dataset.reference_sha256 == load("mnist", "train", 32).sha256
 
 
@@ -101,3 +106,19 @@ def test_eval_json_output_of_a_trained_generator(runner, tmp_path):
             "birthday_support", "modes", "hq_fraction", "reverse_kl"} <= set(doc["scores"])
     assert "is" not in doc["scores"] and "ms_ssim" not in doc["scores"]  # no logits, no images for points
     assert doc["model"]["weights_sha256"] == json.loads((run / "train.json").read_text())["weights_sha256"]
+
+
+def test_a_translation_model_trains_through_the_same_command_at_its_reference_batch(runner, tmp_path):
+    from ganbench.zoo import Translator, load_generator
+
+    run = tmp_path / "pix2pix"
+    out = runner.invoke(main, ["train", "pix2pix", "--preset", "tiny", "--dataset", "edges2digits", "--resolution",
+                               "32", "--steps", "2", "--out", str(run)])
+    assert out.exit_code == 0, out.output
+    info = json.loads((run / "train.json").read_text())
+    assert info["model"] == "pix2pix" and info["dataset"] == "edges2digits" and info["steps"] == 2
+    assert info["train_config"]["batch_size"] == 1  # no --batch-size: the model's reference batch (pix2pix: 1)
+    tr = load_generator(run / "generator.safetensors")
+    assert isinstance(tr, Translator) and tr.weights_sha256 == info["weights_sha256"]
+    edges = load("edges2digits", "test", 32).a[:3]
+    assert tr.translate(edges).shape == (3, 1, 32, 32)
