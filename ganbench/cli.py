@@ -15,15 +15,17 @@ from pathlib import Path
 
 import click
 
-from ganbench.registry import DATASETS, EXTRACTORS, METRICS, MODELS, SUITES, TASKS, Registry, UnknownNameError
+from ganbench.registry import (DATASETS, EXTRACTORS, METRICS, MODELS, PROTOCOLS, SUITES, TASKS, Registry,
+                               UnknownNameError)
 
 KINDS: dict[str, Registry] = {"models": MODELS, "datasets": DATASETS, "metrics": METRICS,
-                              "extractors": EXTRACTORS, "tasks": TASKS, "suites": SUITES}
+                              "extractors": EXTRACTORS, "tasks": TASKS, "protocols": PROTOCOLS, "suites": SUITES}
 
 
 def _load_registries() -> None:
     import ganbench.features  # noqa: F401  (registers extractors)
     import ganbench.metrics  # noqa: F401
+    import ganbench.protocols  # noqa: F401
     import ganbench.runner.suite  # noqa: F401
     import ganbench.tasks  # noqa: F401
     import ganbench.zoo  # noqa: F401
@@ -101,7 +103,8 @@ def ls_command(kind: str | None, pattern: str) -> None:
         for name in reg.list(pattern):
             meta = reg.meta(name)
             detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family",
-                                                                "output", "rows", "main") if key in meta)
+                                                                "output", "rows", "main", "extractor", "n",
+                                                                "metrics", "resize") if key in meta)
             desc = meta.get("description", "")
             click.echo(f"  {name:<20} {detail}{'  ' + desc if desc else ''}".rstrip())
             if k == "models":
@@ -193,89 +196,134 @@ def _init_torchrun() -> int:
     return dist.get_rank()
 
 
+def _protocol_for(ctx: click.Context, reference: str, protocol: str | None, extractor: str | None,
+                  n_samples: int | None, seed: int, resolution: int | None, reference_split: str,
+                  heldout_split: str | None, metrics: list[str], resize: str | None):
+    """The concrete protocol of an evaluation: a named one (its fields fixed; a conflicting option is an error), or
+    one built from the options. The reference is a dataset name, ``dataset:split``, ``hf:...``, a folder, a .zip or
+    a statistics file."""
+    from ganbench.data.reference import parse_reference
+    from ganbench.protocols import Protocol, default_extractor, get_protocol
+
+    try:
+        spec = parse_reference(reference)
+    except ValueError as e:
+        ctx.fail(str(e))
+    dataset = spec.dataset if spec.kind == "dataset" else spec.kind
+    explicit = None if spec.kind == "dataset" and spec.split is None else reference
+    split = spec.split or reference_split
+    if protocol is not None:
+        _check_name(ctx, PROTOCOLS, protocol)
+        named = get_protocol(protocol)
+        for option, given, fixed in (("--extractor", extractor, named.extractor), ("-n", n_samples, named.n),
+                                     ("--resize", resize, named.resize)):
+            if given is not None and given != fixed:
+                ctx.fail(f"{option} {given!r} conflicts with protocol {protocol!r}, which fixes it to {fixed!r}; "
+                         f"leave the option out, or drop --protocol for a custom protocol")
+        if metrics and tuple(metrics) != named.metrics:
+            ctx.fail(f"--metrics conflicts with protocol {protocol!r}, which computes {', '.join(named.metrics) or 'the defaults'}")
+        return named.protocol(dataset, seed, resolution, explicit, heldout_split)
+    ext = extractor or default_extractor(spec)
+    _check_name(ctx, EXTRACTORS, ext)
+    try:
+        return Protocol(dataset, ext, n_samples or 1000, seed, resolution, split, heldout_split, tuple(metrics),
+                        explicit, resize or "bilinear")
+    except ValueError as e:
+        ctx.fail(str(e))
+
+
 @main.command("eval")
 @click.argument("source")
-@click.option("--dataset", required=True, help="Reference dataset registry name.")
-@click.option("--split", "reference_split", default="train", show_default=True, help="Reference split.")
+@click.option("--reference", "--dataset", "reference", required=True,
+              help="What the samples are compared with (REF): a dataset (mnist, cifar10:test, hf:OWNER/NAME:split), a "
+                   "folder or .zip of images, or a statistics .npz (pytorch-fid, clean-fid or `ganbench stats`).")
+@click.option("--split", "reference_split", default="train", show_default=True,
+              help="Reference split of a dataset REF given without one.")
 @click.option("--heldout-split", default="test", show_default=True,
               help="Held-out real split for the memorisation and birthday tests ('none' to skip them).")
-@click.option("--resolution", type=int, default=None, help="Image side of the comparison (default: the samples').")
-@click.option("--extractor", default=None, help="Feature extractor (default: the dataset's: mnist_cnn / points2d).")
+@click.option("--protocol", default=None, help="A named protocol (`ganbench ls protocols`): extractor, sample count, "
+                                               "resize mode and metrics, recorded in the result.")
+@click.option("--resolution", type=click.IntRange(min=4), default=None,
+              help="Image side of the comparison (default: the samples'); samples and reference go through one resize.")
+@click.option("--resize", type=click.Choice(["bilinear", "clean", "legacy_tensorflow", "legacy_pytorch", "none"]),
+              default=None, help="Resize mode of samples and reference alike (default: bilinear, or the protocol's).")
+@click.option("--extractor", default=None,
+              help="Feature extractor (default: inception_v3_fid for RGB references, mnist_cnn for grey digits, "
+                   "points2d for point sets, or the statistics file's).")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all for the data kind).")
-@click.option("-n", "--n", "n_samples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Samples to score.")
+@click.option("-n", "--n", "n_samples", type=click.IntRange(min=1), default=None,
+              help="Samples to score (default: 1000, or the protocol's).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds a user model's draw may take (default: no limit).")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Sampling and bootstrap seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=12345, show_default=True,
+              help="Sampling and bootstrap seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Results directory the JSON is written to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document instead of a table.")
-@click.option("--nproc", type=int, default=1, show_default=True,
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Shard the generated set's feature extraction over this many local processes (torch.distributed, "
                    "gloo); under torchrun the launched ranks are used instead.")
 @click.option("--dry-run", is_flag=True,
               help="Measure sampling and feature rates on a small batch and print the estimated time; score nothing.")
 @click.pass_context
-def eval_command(ctx, source, dataset, reference_split, heldout_split, resolution, extractor, metrics, n_samples, timeout,
-                 seed, out_dir, as_json, nproc, dry_run) -> None:
-    """Score a generator weights file or a folder of images against a dataset split.
+def eval_command(ctx, source, reference, reference_split, heldout_split, protocol, resolution, resize, extractor,
+                 metrics, n_samples, timeout, seed, out_dir, as_json, nproc, dry_run) -> None:
+    """Score a generator or a folder of samples against a reference, under a protocol.
 
-    SOURCE is a generator.safetensors written by `ganbench train`, a directory of PNG/JPEG samples, a user's
-    generator FILE.py:NAME (a class built without arguments or a factory function, whose sample(n, seed)
-    returns uint8 N x C x H x W), or a model an installed package registers in the `ganbench.models`
-    entry-point group.
+    SOURCE is a generator.safetensors written by `ganbench train`, a folder (or .zip) of PNG/JPEG/WebP/BMP
+    samples, a user's generator FILE.py:NAME (a class built without arguments or a factory function, whose
+    sample(n, seed) returns uint8 N x C x H x W), or a model an installed package registers in the
+    `ganbench.models` entry-point group.
 
     \b
     Examples:
-      ganbench eval runs/dcgan/generator.safetensors --dataset mnist --resolution 32
-      ganbench eval my_samples/ --dataset mnist --resolution 32 -n 1000 --json
-      ganbench eval examples/my_gan/my_gan.py:LinearGenerator --dataset mnist --resolution 32
+      ganbench eval fake/ --reference real/ --extractor mnist_cnn -n 500
+      ganbench eval runs/dcgan/generator.safetensors --reference mnist --resolution 32
+      ganbench eval my_model.py:G --reference cifar10 --protocol fid50k_full
+      ganbench eval fake/ --reference cifar10_train.npz -n 10000
     """
-    from ganbench.data import image_folder, load
-    from ganbench.evaluate import Protocol, Row, evaluate
-    from ganbench.features import get_extractor
+    from ganbench.data import image_folder
+    from ganbench.evaluate import Row, evaluate
     from ganbench.results.schema import SampleInfo
     from ganbench.results.store import write_result
     from ganbench.tasks import SampleSet, check_sample_count
     from ganbench.zoo.user import resolve_generator
 
-    _check_name(ctx, DATASETS, dataset)
     metric_names = [m.strip() for m in metrics.split(",")] if metrics else []
     for m in metric_names:
         _check_name(ctx, METRICS, m)
-    if extractor is not None:
-        _check_name(ctx, EXTRACTORS, extractor)
+    held = None if heldout_split == "none" else heldout_split
+    proto = _protocol_for(ctx, reference, protocol, extractor, n_samples, seed, resolution, reference_split, held,
+                          metric_names, resize)
     try:
         src = Path(source)
         model, samples, row = None, None, Row()
-        if src.is_dir():
-            channels = DATASETS.meta(dataset).get("channels", 3)
-            # without --resolution the samples keep their size and the reference is brought to it
-            folder = image_folder(src, resolution=resolution, channels=channels)
-            check_sample_count(len(folder), n_samples, f"image folder {str(src)!r}")
-            samples = SampleSet(folder.data[:n_samples], SampleInfo(n_samples, "folder", path=folder.source,
-                                                                    resize=folder.resize))
-            row = Row(name=src.name, run_id=f"folder_{src.name}-{dataset}-s{seed}")
-            resolution = resolution or int(folder.data.shape[-1])
+        if src.is_dir() or (src.is_file() and src.suffix.lower() == ".zip"):
+            channels = _reference_channels(proto)
+            folder = image_folder(src, resolution=proto.resolution, channels=channels, resize=proto.resize,
+                                  limit=proto.n)
+            check_sample_count(len(folder), proto.n, f"image folder {str(src)!r}")
+            samples = SampleSet(folder.data, SampleInfo(proto.n, "folder", path=folder.source, resize=folder.resize))
+            row = Row(name=src.name, run_id=f"folder_{src.name}-{proto.dataset}-s{seed}".replace("/", "_"))
         else:
             model = resolve_generator(source, timeout=timeout)
-        kind = DATASETS.meta(dataset).get("kind", "images")
-        ext_name = extractor or ("points2d" if kind == "points" else "mnist_cnn")
-        protocol = Protocol(dataset, ext_name, n_samples, seed, resolution, reference_split,
-                            None if heldout_split == "none" else heldout_split, tuple(metric_names))
         if dry_run:
             from ganbench.bench.estimate import estimate_evaluation, results_in
+            from ganbench.features import get_extractor
+            from ganbench.tasks.base import load_resized
 
-            reference = load(dataset, reference_split, resolution)
-            heldout = None if heldout_split == "none" else load(dataset, heldout_split, resolution)
+            res = proto.resolution or (int(samples.outputs.shape[-1]) if samples is not None else None)
+            ref = load_resized(proto.dataset, proto.reference_split, res, proto.resize)
+            heldout = load_resized(proto.dataset, held, res, proto.resize) if held else None
             sampler = None if model is None else (lambda k: model.sample(k, seed=seed))
-            est = estimate_evaluation(sampler, n_samples, get_extractor(ext_name), reference, heldout,
+            est = estimate_evaluation(sampler, proto.n, get_extractor(proto.extractor), ref, heldout,
                                       previous=results_in(out_dir))
-            click.echo(f"dry run: {n_samples} samples against {dataset}/{reference_split} with {ext_name}")
+            click.echo(f"dry run: {proto.n} samples against {proto.dataset}/{proto.reference_split} with "
+                       f"{proto.extractor}")
             click.echo(est.format())
             return
         rank = _init_torchrun()
-        result = evaluate(protocol, model=model, samples=samples, row=row, nproc=nproc)
+        result = evaluate(proto, model=model, samples=samples, row=row, nproc=nproc)
     except (ValueError, FileNotFoundError, TypeError) as e:
         ctx.fail(str(e))
     if rank != 0:
@@ -287,10 +335,65 @@ def eval_command(ctx, source, dataset, reference_split, heldout_split, resolutio
     else:
         from ganbench.report.leaderboard import format_score
 
+        click.echo(f"protocol {result.protocol}; reference {result.dataset.name}/{result.dataset.reference_split} "
+                   f"(sha256 {result.dataset.reference_sha256[:12]}); extractor {result.extractor.name}; "
+                   f"resize {result.samples.resize} (samples), {result.dataset.resize} (reference)")
         for name, s in result.scores.items():
             lo = "–" if s.ci_low is None else f"{s.ci_low:.4g}"
             hi = "–" if s.ci_high is None else f"{s.ci_high:.4g}"
             click.echo(f"{name:<12} {format_score(name, s):>18}   95% [{lo}, {hi}]   n={s.n}")
+        for name, why in result.skipped.items():
+            click.echo(f"{name:<12} skipped: {why}")
+
+
+def _reference_channels(proto) -> int:
+    """The channels samples are read with: the reference's (a grey reference reads a folder as grey)."""
+    from ganbench.data.reference import parse_reference
+
+    spec = parse_reference(proto.reference or proto.dataset)
+    if spec.kind == "dataset" and not spec.dataset.startswith("hf:"):
+        return int(DATASETS.meta(spec.dataset).get("channels", 3))
+    if spec.kind == "folder":
+        from ganbench.data import image_folder
+
+        try:
+            first = image_folder(spec.path, limit=1, channels=3)
+        except (ValueError, FileNotFoundError):
+            return 3
+        return 1 if bool((first.data[:, 0] == first.data[:, 1]).all() and (first.data[:, 1] == first.data[:, 2]).all()) \
+            else 3
+    return 3
+
+
+@main.command("stats")
+@click.argument("reference")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The .npz to write: float64 mu and sigma (pytorch-fid and clean-fid read it) and ganbench's metadata.")
+@click.option("--extractor", default=None, help="Feature extractor (default: as for `ganbench eval`).")
+@click.option("--protocol", default=None, help="A named protocol: its extractor and resize mode.")
+@click.option("--split", "reference_split", default="train", show_default=True, help="Split of a dataset REF.")
+@click.option("--resolution", type=click.IntRange(min=4), default=None, help="Bring the images to this side first.")
+@click.option("--resize", type=click.Choice(["bilinear", "clean", "legacy_tensorflow", "legacy_pytorch", "none"]),
+              default=None, help="Resize mode (default: bilinear, or the protocol's).")
+@click.option("-n", "--n", "n_images", type=click.IntRange(min=2), default=None,
+              help="Use the first N images (default: all).")
+@click.pass_context
+def stats_command(ctx, reference, out_path, extractor, protocol, reference_split, resolution, resize, n_images) -> None:
+    """Write a reference's feature statistics (mu, sigma) to reuse as `--reference FILE.npz`.
+
+    \b
+    Examples:
+      ganbench stats real/ --extractor mnist_cnn --out real.npz
+      ganbench stats cifar10:train --protocol fid50k_full --out cifar10_train.npz
+    """
+    from ganbench.evaluate import write_reference_stats
+
+    proto = _protocol_for(ctx, reference, protocol, extractor, None, 0, resolution, reference_split, None, [], resize)
+    try:
+        path, meta = write_reference_stats(proto, out_path, limit=n_images)
+    except (ValueError, FileNotFoundError) as e:
+        ctx.fail(str(e))
+    click.echo(json.dumps({"path": str(path), **meta}, indent=2))
 
 
 @main.command("run")
@@ -510,14 +613,18 @@ def report_command(ctx, results, out_dir, title, sort, speed, checkpoint_dirs) -
               help="Samples when CANDIDATE is a model (default: the baseline's).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds a user model's draw may take (default: no limit).")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Sampling seed when CANDIDATE is a model.")
+@click.option("--seed", type=click.IntRange(min=0), default=12345, show_default=True,
+              help="Sampling seed when CANDIDATE is a model.")
+@click.option("--reference", default=None,
+              help="Where the baseline's reference is, when it is a folder or statistics file moved since (its content "
+                   "hash must match the baseline's).")
 @click.option("--heldout-split", default="test", show_default=True, help="Held-out split when CANDIDATE is a model.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write the candidate's result here when it was evaluated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON instead of markdown.")
 @click.pass_context
-def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n_samples, timeout, seed, heldout_split,
-                  out_dir, as_json) -> None:
+def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n_samples, timeout, seed, reference,
+                  heldout_split, out_dir, as_json) -> None:
     """Gate a candidate against a baseline: exit 0 pass, 1 regressed, 2 error (nothing compared).
 
     CANDIDATE is a result JSON, or a model to evaluate on the baseline's data and extractor (a
@@ -545,7 +652,8 @@ def check_command(ctx, candidate, baseline, row, dataset, tolerances, metrics, n
             base = gate.select_baseline(entries, row, dataset or cand.dataset.name, cand.name)
         else:
             base = gate.select_baseline(entries, row, dataset)
-            result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated, timeout=timeout)
+            result = gate.evaluate_generator(candidate, base, n_samples, seed, heldout_split, gated, timeout=timeout,
+                                             reference=reference)
             if out_dir:
                 click.echo(f"wrote {write_result(result, out_dir)}", err=True)
             cand = gate.scored_from_result(result, "evaluated")

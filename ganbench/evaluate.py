@@ -19,36 +19,21 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganbench.data.core import image_folder
+from ganbench.data.reference import StatsReference, load_stats, parse_reference
 from ganbench.features import ExtractorSpec, extract, get_extractor, reference_features, reference_key
 from ganbench.metrics import MetricInputs, compute, get_metric, metrics_for
 from ganbench.metrics.frechet import GaussianStats
 from ganbench.paths import cache_dir
+from ganbench.protocols import Protocol
 from ganbench.results.schema import DatasetInfo, ExtractorInfo, ModelInfo, Result, make_result
 from ganbench.tasks import REAL, UNTRAINED, ReferenceRow, SampleSet, Task, TaskData, get_task
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """What makes two numbers comparable: the data, the extractor, the sample count and seed, the metrics."""
-
-    dataset: str  # registry name of the dataset the samples are compared with
-    extractor: str  # feature extractor registry name
-    n: int  # outputs scored
-    seed: int = 0  # sampling seed of a generator, and the seed of every bootstrap and subset
-    resolution: int | None = None  # image side of the comparison (None: the samples' own)
-    reference_split: str = "train"  # split whose features are the reference
-    heldout_split: str | None = "test"  # held-out split (memorisation, the real row, a task's test inputs)
-    metrics: tuple[str, ...] = ()  # metric names; empty: the task's defaults
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
-            raise ValueError(f"the sample count n must be a positive integer, got {self.n!r}")
-        if self.resolution is not None and (not isinstance(self.resolution, int) or self.resolution < 4):
-            raise ValueError(f"resolution must be an integer >= 4 (or None for the data's own), got {self.resolution!r}")
+from ganbench.tasks.base import load_resized
 
 
 @dataclass
@@ -103,7 +88,10 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
     resolution = protocol.resolution
     if resolution is None and samples is not None and samples.outputs.dtype == torch.uint8:
         resolution = int(samples.outputs.shape[-1])  # no resolution given: the reference is brought to the samples'
-    data = data or task.load(protocol.dataset, protocol.reference_split, protocol.heldout_split, resolution)
+    if data is None:
+        data = (reference_data(protocol, task, resolution, samples) if protocol.reference is not None
+                else task.load(protocol.dataset, protocol.reference_split, protocol.heldout_split, resolution,
+                               resize=protocol.resize))
     if samples is None:
         if draws_model:
             if model is None:
@@ -112,18 +100,22 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
         else:
             samples = task.draw_reference(ref_row, data, protocol.n, protocol.seed)
     spec = get_extractor(protocol.extractor)
-    kind = data.reference.kind
+    stats_only = isinstance(data.reference, StatsReference)
+    kind = "images" if stats_only else data.reference.kind
     if spec.input_kind != kind:
         raise ValueError(f"extractor {spec.name!r} takes {spec.input_kind}, dataset {protocol.dataset!r} has {kind}")
     if len(samples) < 1:
         raise ValueError("there are no samples to score")
+    samples = _at_resolution(samples, data.resolution, protocol.resize)
     timings = {**row.timings, "sample": samples.seconds}
 
     t0 = time.perf_counter()
     gen_feats, gen_stats = _features(spec, samples.outputs, nproc, progress)
-    ref_feats = reference_features(spec, data.reference, progress=progress)
+    ref_feats = None if stats_only else reference_features(spec, data.reference, progress=progress)
     held_feats = reference_features(spec, data.heldout, progress=progress) if data.heldout is not None else None
     timings["features"] = time.perf_counter() - t0
+    if stats_only:
+        _check_stats_extractor(data.reference, spec)
 
     t0 = time.perf_counter()
     extras = task.metric_extras(samples, data, ref_row)
@@ -133,12 +125,14 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
             if other.name != task.name:
                 extras = {**other.companion_extras(ref_row, samples, data), **extras}
                 families |= set(other.families)
+    ref_stats = (GaussianStats(data.reference.mu, data.reference.sigma, data.reference.n) if stats_only
+                 else reference_stats(spec, data.reference, ref_feats[spec.feature_layer]))
     inputs = MetricInputs(gen_feats, ref_feats, spec.feature_layer, spec.logits_layer, protocol.dataset,
                           protocol.seed, heldout=held_feats,
                           images=samples.outputs if samples.outputs.dtype == torch.uint8 else None,
-                          ref_stats=reference_stats(spec, data.reference, ref_feats[spec.feature_layer]),
-                          gen_stats=gen_stats, classifier=spec.name, **extras)
-    scores = compute(_metric_names(protocol, task, families, inputs), inputs)
+                          ref_stats=ref_stats, gen_stats=gen_stats, classifier=spec.name, **extras)
+    names, skipped = _metric_names(protocol, task, families, inputs)
+    scores = compute(names, inputs)
     timings["metrics"] = time.perf_counter() - t0
     if model is not None and ref_row is None:
         t0 = time.perf_counter()
@@ -149,23 +143,87 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
 
     _, weights_sha = spec.weights()
     ref = data.reference
-    dataset = DatasetInfo(protocol.dataset, data.reference_label, ref.sha256, len(ref), data.resolution, ref.resize,
+    dataset = DatasetInfo(data.dataset, data.reference_label, ref.sha256, len(ref), data.resolution, ref.resize,
                           ref.source)
     extractor = ExtractorInfo(spec.name, weights_sha, spec.feature_layer, spec.logits_layer, spec.input_resize)
     info = dataclasses.replace(samples.info, n=len(samples))
     model_info = _model_info(model, task, data, row)
     run_id = row.run_id or _default_run_id(model_info, protocol)
     return make_result(run_id, "model" if ref_row is None else "reference", task.name, model_info, dataset,
-                       extractor, info, scores, timings, reference_row=ref_row.name if ref_row else None)
+                       extractor, info, scores, timings, reference_row=ref_row.name if ref_row else None,
+                       protocol=protocol.name, skipped=skipped)
 
 
-def _metric_names(protocol: Protocol, task: Task, families: set[str], inputs: MetricInputs) -> list[str]:
-    """The protocol's metrics when it names some; else the task's sample metrics and every metric of its
-    families that the evaluation can compute."""
+def _metric_names(protocol: Protocol, task: Task, families: set[str], inputs: MetricInputs
+                  ) -> tuple[list[str], dict[str, str]]:
+    """(metrics to compute, metrics left out with the reason). The protocol's metrics when it names some (one this
+    evaluation cannot compute is an error, raised by ``compute``); else the task's sample metrics and every metric
+    of its families that the evaluation can compute. A default metric that only a reference's features (not its
+    statistics) allow is left out, with the reason, when the reference is a statistics file."""
     if protocol.metrics:
-        return list(protocol.metrics)
+        return list(protocol.metrics), {}
     names = metrics_for(("sample",), inputs, task.sample_metrics)
-    return names + [m for m in metrics_for(tuple(sorted(families)), inputs) if get_metric(m).family != "sample"]
+    names += [m for m in metrics_for(tuple(sorted(families)), inputs) if get_metric(m).family != "sample"]
+    skipped = {}
+    if inputs.ref is None:
+        from dataclasses import replace
+
+        with_features = replace(inputs, ref={inputs.feature_layer: inputs.feature("gen")[:0]},
+                                heldout=inputs.heldout)
+        for m in metrics_for(("sample",), with_features, task.sample_metrics):
+            if m not in names:
+                skipped[m] = "needs the reference's features; the reference is a statistics file (mu, sigma only)"
+    return names, skipped
+
+
+def _at_resolution(samples: SampleSet, resolution: int | None, mode: str) -> SampleSet:
+    """The samples brought to the comparison resolution through the protocol's resize mode (the one the reference
+    went through), recorded in their provenance; unchanged when they have it already."""
+    out = samples.outputs
+    if resolution is None or out.dtype != torch.uint8 or tuple(out.shape[-2:]) == (resolution, resolution):
+        return samples
+    from ganbench.data.core import check_size
+    from ganbench.data.resize import resize_uint8
+
+    check_size(len(out), out.shape[1], resolution, resolution, "resizing the samples", bytes_per_value=4)
+    info = dataclasses.replace(samples.info, resize=mode)
+    return dataclasses.replace(samples, outputs=resize_uint8(out, resolution, mode), info=info)
+
+
+def _check_stats_extractor(stats: StatsReference, spec: ExtractorSpec) -> None:
+    """A ganbench statistics file names its extractor: refuse to compare features of another one."""
+    name, sha = stats.meta.get("extractor"), stats.meta.get("extractor_weights_sha256")
+    _, weights_sha = spec.weights()
+    if name is not None and (name != spec.name or (sha and weights_sha and sha != weights_sha)):
+        raise ValueError(f"statistics file {str(stats.path)!r} holds features of extractor {name!r} (weights "
+                         f"{str(sha)[:12]}), not of {spec.name!r} (weights {str(weights_sha)[:12]}): features of "
+                         f"different extractors are never compared")
+
+
+def reference_data(protocol: Protocol, task: Task, resolution: int | None, samples: SampleSet | None) -> TaskData:
+    """The task's data when the protocol names its reference explicitly (a folder, a .zip, a statistics file, or
+    ``dataset:split``), brought to ``resolution`` through the protocol's resize mode."""
+    spec = parse_reference(protocol.reference)
+    if task.output != "sample":
+        raise ValueError(f"task {task.name!r} is scored on its own paired data; a reference ({protocol.reference!r}) "
+                         f"can be given only for tasks that sample")
+    channels = int(samples.outputs.shape[1]) if samples is not None and samples.outputs.dim() == 4 else 3
+    heldout = None
+    if spec.kind == "stats":
+        reference = load_stats(spec.path)
+        label = reference.dataset
+    elif spec.kind == "folder":
+        reference = image_folder(spec.path, resolution, channels, resize=protocol.resize)
+        label = reference.dataset
+    else:
+        split = spec.split or protocol.reference_split
+        reference = load_resized(spec.dataset, split, resolution, protocol.resize)
+        label = spec.dataset
+        if protocol.heldout_split and protocol.heldout_split != split and not spec.dataset.startswith("hf:"):
+            heldout = load_resized(spec.dataset, protocol.heldout_split, resolution, protocol.resize)
+    if resolution is None and not isinstance(reference, StatsReference) and reference.kind == "images":
+        resolution = int(reference.data.shape[-1])
+    return TaskData(label, reference, getattr(reference, "split", "statistics"), heldout, heldout, resolution)
 
 
 def _features(spec: ExtractorSpec, outputs: torch.Tensor, nproc: int, progress: bool
@@ -201,6 +259,41 @@ def _default_run_id(model: ModelInfo, protocol: Protocol) -> str:
     return f"{safe}_{sha}-{protocol.dataset}-s{protocol.seed}"
 
 
+def write_reference_stats(protocol: Protocol, out: str | Path, limit: int | None = None,
+                          progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Features of the protocol's reference (its split, a folder or a .zip), their float64 Gaussian, written as an
+    .npz that pytorch-fid, clean-fid and ``--reference FILE.npz`` read; returns the path and the metadata written.
+
+    Raises:
+        ValueError: For a statistics file given as the reference (there are no images to extract).
+    """
+    from ganbench import __version__
+    from ganbench.data.reference import write_stats
+
+    spec = parse_reference(protocol.reference or protocol.dataset)
+    if spec.kind == "stats":
+        raise ValueError(f"{protocol.reference!r} is already a statistics file")
+    task = get_task("unconditional")
+    data = (reference_data(protocol, task, protocol.resolution, None) if protocol.reference is not None
+            else task.load(protocol.dataset, protocol.reference_split, None, protocol.resolution,
+                           resize=protocol.resize))
+    reference = data.reference
+    if limit is not None:
+        if limit > len(reference):
+            raise ValueError(f"the reference has {len(reference)} images; -n asks for {limit}")
+        reference = dataclasses.replace(reference, data=reference.data[:limit])
+    extractor = get_extractor(protocol.extractor)
+    feats = reference_features(extractor, reference, progress=progress)[extractor.feature_layer]
+    stats = GaussianStats.from_features(feats)
+    _, weights_sha = extractor.weights()
+    meta = {"extractor": extractor.name, "extractor_weights_sha256": weights_sha,
+            "feature_layer": extractor.feature_layer, "input_resize": extractor.input_resize,
+            "dataset": data.dataset, "split": data.reference_label, "data_sha256": reference.sha256,
+            "n": len(reference), "resolution": data.resolution, "resize": reference.resize,
+            "protocol": protocol.name, "ganbench_version": __version__}
+    return write_stats(out, stats.mu, stats.sigma, meta), meta
+
+
 def _in_process_group() -> bool:
     """True under torchrun (or any caller that initialised torch.distributed with several ranks)."""
     import torch.distributed as dist
@@ -228,4 +321,5 @@ def reference_stats(spec: ExtractorSpec, split: Any, features: torch.Tensor) -> 
     return stats
 
 
-__all__ = ["Protocol", "REAL", "Row", "UNTRAINED", "evaluate", "reference_stats", "task_of"]
+__all__ = ["Protocol", "REAL", "Row", "UNTRAINED", "evaluate", "reference_data", "reference_stats", "task_of",
+           "write_reference_stats"]

@@ -170,3 +170,4 @@ METRICS: Registry[Any] = Registry("metric", base="ganbench.metrics.base:MetricSp
 EXTRACTORS: Registry[Any] = Registry("extractor", base="ganbench.features:ExtractorSpec")
 SUITES: Registry[Any] = Registry("suite")
 TASKS: Registry[Any] = Registry("task", base="ganbench.tasks.base:Task")
+PROTOCOLS: Registry[Any] = Registry("protocol", base="ganbench.protocols:NamedProtocol")

@@ -11,10 +11,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ganbench.registry import DATASETS
 
@@ -69,16 +69,17 @@ def check_size(n: int, channels: int, height: int, width: int, what: str, bytes_
                          f"fewer samples (-n)")
 
 
-def resize_images(images: torch.Tensor, resolution: int | None) -> tuple[torch.Tensor, str]:
-    """Bilinearly resize uint8 NCHW images to a square ``resolution``; returns images and the mode used."""
+def resize_images(images: torch.Tensor, resolution: int | None, mode: str = "bilinear") -> tuple[torch.Tensor, str]:
+    """Resize uint8 NCHW images to a square ``resolution`` through a resize mode (``ganbench.data.resize``; the
+    loaders' default is antialiased bilinear); returns the images and the mode used ("none" when nothing moved)."""
+    from ganbench.data.resize import resize_uint8
+
     if resolution is None or images.shape[-1] == resolution and images.shape[-2] == resolution:
         return images, "none"
     if not isinstance(resolution, int) or resolution < 4:
         raise ValueError(f"resolution must be an integer of at least 4, got {resolution!r}")
     check_size(len(images), images.shape[1], resolution, resolution, "resizing", bytes_per_value=4)
-    out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", align_corners=False,
-                        antialias=resolution < images.shape[-1])
-    return out.round().clamp(0, 255).to(torch.uint8), "bilinear"
+    return resize_uint8(images, resolution, mode), mode
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -222,51 +223,89 @@ def grid25(split: str = "train", resolution: int | None = None) -> Split:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-@DATASETS.register("image_folder", kind="images", description="a directory of PNG/JPEG files")
-def image_folder(path: str | Path, resolution: int | None = None, channels: int = 3, limit: int | None = None) -> Split:
-    """Images from a directory (sorted by name), resized on the short side and center-cropped.
+def _folder_files(folder: Path) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, opener) of every image in a directory tree or a .zip archive, sorted by path: what clean-fid and
+    torch-fidelity read from a folder (PNG, JPEG, WebP, BMP; other files and hidden ones are ignored)."""
+    if folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        return [(str(p), (lambda p=p: open(p, "rb"))) for p in files]
+    if folder.is_file() and folder.suffix.lower() == ".zip":
+        import zipfile
+
+        try:
+            archive = zipfile.ZipFile(folder)
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{str(folder)!r} is not a readable .zip archive: {e}") from None
+        names = sorted(n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES
+                       and not n.endswith("/") and not any(part.startswith(".") for part in Path(n).parts))
+        return [(f"{folder}:{n}", (lambda n=n: archive.open(n))) for n in names]
+    raise FileNotFoundError(f"image folder {str(folder)!r} does not exist (expected a directory of images or a "
+                            f".zip of them)")
+
+
+def image_folder(path: str | Path, resolution: int | None = None, channels: int = 3, limit: int | None = None,
+                 resize: str = "bilinear") -> Split:
+    """Images from a directory tree (recursive) or a .zip archive, in sorted path order.
+
+    A non-square image is centre-cropped to a square first; with ``resolution`` every image is then brought to it
+    through the resize mode ``resize`` (``ganbench.data.resize``), the same function a reference goes through, so
+    samples and reference are resized alike. Without ``resolution`` all images must have one size.
 
     Args:
-        path: Directory to read (not recursive).
-        resolution: Square output size; None keeps the size of the first image and requires all to match.
-        channels: 1 (grayscale) or 3 (RGB).
+        path: A directory (read recursively; PNG, JPEG, WebP, BMP) or a .zip of such files.
+        resolution: Square output size; None keeps the images' size.
+        channels: 1 (grayscale, ITU-R 601 luma as PIL's "L") or 3 (RGB).
         limit: Read at most this many files (in sorted order).
+        resize: Resize mode name (bilinear, clean, legacy_tensorflow, legacy_pytorch, none).
 
     Raises:
-        FileNotFoundError: If the directory does not exist or holds no image files.
-        ValueError: Naming the file that cannot be decoded or has a different size.
+        FileNotFoundError: If the folder does not exist or holds no image files.
+        ValueError: Naming the file that cannot be decoded, or whose size differs without a resolution; and
+            for a folder too large to hold in memory (GANBENCH_MAX_BYTES).
     """
     from PIL import Image, UnidentifiedImageError
 
+    from ganbench.data.resize import get_resize, resize_uint8
+
     folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    get_resize(resize)
+    files = _folder_files(folder)
     if not files:
         raise FileNotFoundError(f"image folder {str(folder)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files")
     if limit is not None:
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
         files = files[:limit]
-    images, mode = [], "none"
-    for f in files:
+    images, cropped, resized = [], False, False
+    for name, opener in files:
         try:
-            with Image.open(f) as im:
-                if resolution is None:
-                    check_size(len(files), channels, im.size[1], im.size[0], f"image folder {str(folder)!r}")
+            with opener() as fh, Image.open(fh) as im:
+                side = resolution or min(im.size)
+                check_size(len(files), channels, side, side, f"image folder {str(folder)!r}")
                 im = im.convert("L" if channels == 1 else "RGB")
-                if resolution is not None and im.size != (resolution, resolution):
-                    im, mode = _resize_center_crop(im, resolution), "bicubic+center_crop"
+                w, h = im.size
+                if w != h:  # centre crop to a square before any resize
+                    s = min(w, h)
+                    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+                    cropped = True
                 arr = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
-            raise ValueError(f"cannot decode image file {str(f)!r}: {e}") from e
-        if images and arr.shape != images[0].shape:
-            raise ValueError(f"image file {str(f)!r} is {arr.shape[1]}x{arr.shape[0]}, others are "
-                             f"{images[0].shape[1]}x{images[0].shape[0]}; pass a resolution to resize them")
-        images.append(arr)
-    stack = torch.from_numpy(np.stack(images))
-    stack = stack.unsqueeze(1) if channels == 1 else stack.permute(0, 3, 1, 2)
-    return Split("image_folder", "all", stack.contiguous(), None, mode, str(folder.resolve()))
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, EOFError) as e:
+            raise ValueError(f"cannot decode image file {name!r}: {e}") from e
+        t = torch.from_numpy(arr.copy())
+        t = t[None] if channels == 1 else t.permute(2, 0, 1)
+        if resolution is not None and tuple(t.shape[1:]) != (resolution, resolution):
+            t = resize_uint8(t[None], resolution, resize)[0]
+            resized = True
+        elif images and t.shape != images[0].shape:
+            raise ValueError(f"image file {name!r} is {t.shape[2]}x{t.shape[1]}, others are "
+                             f"{images[0].shape[2]}x{images[0].shape[1]}; pass a resolution to resize them")
+        images.append(t)
+    stack = torch.stack(images).contiguous()
+    mode = ("center_crop+" if cropped else "") + (resize if resized else "none")
+    return Split(f"folder:{folder.name}", "all", stack, None, mode, str(folder.resolve()))
 
 
 def _resize_center_crop(im, size: int):

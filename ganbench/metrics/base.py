@@ -24,7 +24,9 @@ GROUPS = ("fidelity", "diversity", "hidden")  # which leaderboard table shows a 
 FAMILIES = ("sample", "paired", "superres", "semantic", "cycle", "caption")
 
 REQUIREMENTS = {  # what each requirement is, for error messages and ``ganbench ls metrics``
-    "features": "features of the samples and the reference from the extractor",
+    "features": "features of the samples and of the reference from the extractor",
+    "gen_features": "features of the samples from the extractor",
+    "ref_stats": "the reference's Gaussian statistics (from its features, or a statistics file)",
     "logits": "an extractor with class logits",
     "heldout": "a held-out real split",
     "toy_modes": "a 2D toy set with known modes (ring8, grid25)",
@@ -83,8 +85,12 @@ class MetricInputs:
         from ganbench.metrics.lpips import lpips_weights_available
 
         have = set()
-        if self.gen is not None and self.ref is not None and self.feature_layer in self.gen:
-            have.add("features")
+        if self.gen is not None and self.feature_layer in self.gen:
+            have.add("gen_features")
+            if self.ref is not None:
+                have.add("features")
+        if self.ref_stats is not None or (self.ref is not None and self.feature_layer in self.ref):
+            have.add("ref_stats")
         if self.logits is not None:
             have.add("logits")
         if self.heldout is not None:

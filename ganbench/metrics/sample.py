@@ -18,14 +18,14 @@ def _toy_modes(dataset: str):
     return TOY_SETS[dataset]
 
 
-@register_metric("fid", {"fid": ScoreInfo(False, 2, min_significant=2)}, {"features"},
+@register_metric("fid", {"fid": ScoreInfo(False, 2, min_significant=2)}, {"gen_features", "ref_stats"},
                  "Fréchet distance of Gaussian fits; bootstrap interval", paper="Heusel et al. 2017, arXiv:1706.08500",
                  checked_against="pytorch-fid, clean-fid, torch-fidelity, torchmetrics (same features, 1e-12)")
 def _fid(x: MetricInputs):
     return {"fid": fidelity.fid(x.feature(), x.reference_stats(), seed=x.seed, gen_stats=x.gen_stats)}
 
 
-@register_metric("fid_inf", {"fid_inf": ScoreInfo(False, 2, min_significant=2)}, {"features"},
+@register_metric("fid_inf", {"fid_inf": ScoreInfo(False, 2, min_significant=2)}, {"gen_features", "ref_stats"},
                  "FID extrapolated to infinite samples", paper="Chong & Forsyth 2020, arXiv:1911.07023",
                  checked_against="sample-size bias removed on Gaussians of known FID (planted)")
 def _fid_inf(x: MetricInputs):

@@ -132,6 +132,7 @@ class Scored:
     scores: dict[str, Score]
     table: list[Row] = field(default_factory=list)  # the leaderboard table it belongs to (for the rank)
     sort: str | None = None  # that table's sort metric
+    protocol: str = "custom"  # the named protocol the scores follow
 
     @property
     def label(self) -> str:
@@ -141,7 +142,8 @@ class Scored:
 def scored_from_result(r: Result, where: str) -> Scored:
     if r.dataset is None:
         raise GateError(f"{where}: a throughput-only result (kind {r.kind!r}) has no quality scores to gate")
-    return Scored(r.model.name, where, r.kind, r.dataset, r.extractor, int(r.samples.n), dict(r.scores))
+    return Scored(r.model.name, where, r.kind, r.dataset, r.extractor, int(r.samples.n), dict(r.scores),
+                  protocol=r.protocol)
 
 
 def _score(doc: dict[str, Any], where: str) -> Score:
@@ -169,7 +171,7 @@ def _scored_from_leaderboard(doc: dict[str, Any], where: str) -> list[Scored]:
                             row.get("rank"), row.get("tied", False)))
         for r in rows:
             entries.append(Scored(r.name, f"{where}, {dataset.name}", r.kind, dataset, extractor, r.n, r.scores,
-                                 rows, t.get("sort")))
+                                 rows, t.get("sort"), str(t.get("protocol", "custom"))))
     return entries
 
 
@@ -249,7 +251,14 @@ def select_baseline(entries: list[Scored], row: str | None = None, dataset: str 
 
 
 def check_comparable(candidate: Scored, baseline: Scored) -> None:
-    """Refuse (GateError) unless both were scored on the same data, extractor and sample count."""
+    """Refuse (GateError) unless both were scored under the same protocol, on the same data, extractor and sample
+    count."""
+    if candidate.protocol != baseline.protocol:
+        raise GateError(f"the baseline follows protocol {baseline.protocol!r}, the candidate {candidate.protocol!r}; "
+                        f"scores of different protocols are never compared (evaluate the candidate with --protocol "
+                        f"{baseline.protocol})" if baseline.protocol != "custom" else
+                        f"the baseline follows no named protocol, the candidate {candidate.protocol!r}; scores of "
+                        f"different protocols are never compared")
     c, b = candidate.dataset, baseline.dataset
     for key, what in (("name", "dataset"), ("reference_split", "reference split"),
                       ("reference_sha256", "reference split content (sha256)"), ("resolution", "resolution"),
@@ -469,9 +478,34 @@ def metrics_for_scores(scores: list[str]) -> list[str]:
     return sorted({producers[s] for s in scores})
 
 
+def baseline_protocol(baseline: Scored, n: int, seed: int, heldout_split: str | None, metrics: tuple[str, ...],
+                      extractor: str, reference: str | None = None):
+    """The protocol a candidate model is scored under to compare with ``baseline``: the baseline's named protocol,
+    or one rebuilt from what it records (dataset and split, resolution, resize mode, extractor). A folder or
+    statistics-file reference is found where the baseline read it, unless ``reference`` names it; either way its
+    content hash must match the baseline's (``check_comparable``)."""
+    import dataclasses
+
+    from ganbench.data.resize import RESIZE_MODES
+    from ganbench.protocols import Protocol, get_protocol
+    from ganbench.registry import PROTOCOLS
+
+    ds = baseline.dataset
+    if reference is None and ds.name.startswith(("folder:", "stats:")):
+        reference = ds.source
+    mode = ds.resize.split("+")[-1]
+    resize = mode if mode in RESIZE_MODES and mode != "none" else "bilinear"
+    if baseline.protocol in PROTOCOLS:
+        named = get_protocol(baseline.protocol).protocol(ds.name, seed, ds.resolution, reference, heldout_split)
+        return dataclasses.replace(named, n=n)
+    dataset = ds.name if reference is None else ds.name.split(":")[0]
+    return Protocol(dataset, extractor, n, seed, ds.resolution, ds.reference_split, heldout_split, metrics, reference,
+                    resize)
+
+
 def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed: int = 12345,
                        heldout_split: str = "test", metrics: list[str] | None = None, progress: bool = False,
-                       timeout: float | None = None) -> Result:
+                       timeout: float | None = None, reference: str | None = None) -> Result:
     """Score a generator (weights file, ``FILE.py:NAME`` or registered user model) on the baseline's data:
     same dataset, reference split, resolution and extractor, ``n`` samples (default: the baseline's), with
     the metrics behind ``metrics`` (score names; default: the baseline's scores).
@@ -479,7 +513,7 @@ def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed
     Raises:
         GateError: If the generator cannot be loaded or the data cannot be rebuilt as the baseline had it.
     """
-    from ganbench.evaluate import Protocol, Row, evaluate
+    from ganbench.evaluate import Row, evaluate
     from ganbench.registry import EXTRACTORS, METRICS
     from ganbench.zoo.user import resolve_generator
 
@@ -495,8 +529,8 @@ def evaluate_generator(source: str, baseline: Scored, n: int | None = None, seed
         metric_names = metrics_for_scores([s for s in baseline.scores if s in known])
     try:
         gen = resolve_generator(source, timeout=timeout)
-        protocol = Protocol(ds.name, ext_name, n, seed, ds.resolution, ds.reference_split,
-                            None if heldout_split == "none" else heldout_split, tuple(metric_names))
+        protocol = baseline_protocol(baseline, n, seed, None if heldout_split == "none" else heldout_split,
+                                     tuple(metric_names), ext_name, reference)
         return evaluate(protocol, model=gen, row=Row(name=gen.entry.name), progress=progress)
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
         raise GateError(str(e)) from e

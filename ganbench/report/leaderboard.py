@@ -224,6 +224,19 @@ def _table_key(r: Result) -> tuple:
             e.name if e else None, e.weights_sha256 if e else None)
 
 
+def check_one_protocol(results: list[Result]) -> None:
+    """Refuse to rank together quality results of one reference that follow different protocols."""
+    by_key: dict[tuple, dict[str, str]] = {}
+    for r in results:
+        if r.kind != "bench" and r.dataset is not None:
+            by_key.setdefault(_table_key(r), {}).setdefault(r.protocol, r.run_id)
+    for key, protocols in by_key.items():
+        if len(protocols) > 1:
+            listing = ", ".join(f"{p} (e.g. {run})" for p, run in sorted(protocols.items()))
+            raise ValueError(f"results on {key[0]}/{key[1]} follow different protocols ({listing}); scores of different "
+                             f"protocols are never ranked together: render each protocol's results separately")
+
+
 def _bench_matches(bench: Result, r: Result) -> bool:
     """Whether a throughput run timed the network ``r`` scored: same zoo entry and architecture config (speed
     depends on the architecture, not on the weights or the training seed)."""
@@ -321,6 +334,7 @@ def build_tables(results: list[Result], sort: str | None = None) -> list[Table]:
     if not results:
         raise ValueError("no results to render")
     results, _ = dedupe_runs(results)
+    check_one_protocol(results)
     if sort is not None and not any(sort in r.scores for r in results):
         have = sorted({s for r in results for s in r.scores})
         raise ValueError(f"sort metric {sort!r} is not a score of any result; scores present: {', '.join(have)}")
@@ -436,6 +450,7 @@ def leaderboard_document(results: list[Result], title: str = "Leaderboard", sort
     tables = []
     for t in build_tables(results, sort):
         tables.append({
+            "protocol": next((r.protocol for r in t.results if r.kind != "bench"), "custom"),
             "dataset": dataclasses.asdict(t.dataset) if t.dataset else None,
             "extractor": dataclasses.asdict(t.extractor) if t.extractor else None,
             "task": t.task,

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "2.0"  # 2.0: typed sample source, reference_row, task names as registered (class_conditional, ...)
+SCHEMA_VERSION = "2.1"  # 2.0: typed sample source, reference_row, task names as registered; 2.1: protocol, skipped
 KINDS = ("model", "reference", "bench")
 REFERENCE_ROWS = ("real", "untrained", "identity", "bicubic")  # see ganbench.tasks.base
 SAMPLE_SOURCES = ("generator", "split", "folder", "transform", "random")
@@ -112,6 +112,8 @@ class Result:
     timings: dict[str, float]  # seconds per stage: "sample", "features", "metrics", "train", ...
     provenance: Provenance
     reference_row: str | None = None  # kind "reference": "real", "untrained", "identity" or "bicubic"
+    protocol: str = "custom"  # the named protocol (ganbench.protocols) the scores follow, or "custom"
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # default metrics not computed -> why
     # kind "bench" only: the full throughput report (settings, ceiling, per-batch-size rows, hardware,
     # drift); its headline numbers are also in ``scores``. See ganbench.bench.
     bench: dict[str, Any] | None = None
@@ -150,11 +152,11 @@ class Result:
 def make_result(run_id: str, kind: str, task: str, model: ModelInfo, dataset: DatasetInfo | None,
                 extractor: ExtractorInfo | None, samples: SampleInfo, scores: dict[str, Score],
                 timings: dict[str, float], reference_row: str | None = None, bench: dict[str, Any] | None = None,
-                device: str = "cpu") -> Result:
+                device: str = "cpu", protocol: str = "custom", skipped: dict[str, str] | None = None) -> Result:
     """A new result document, stamped with this schema version and the provenance of this process."""
     result = Result(SCHEMA_VERSION, run_id, kind, task, model, dataset, extractor, samples, dict(scores),
                     {k: round(float(v), 3) for k, v in timings.items()}, current_provenance(device), reference_row,
-                    bench)
+                    protocol, dict(skipped or {}), bench)
     _check_values(result, f"result {run_id!r}")
     return result
 
@@ -171,6 +173,10 @@ def _check_values(r: Result, where: str) -> None:
     if r.samples.source not in SAMPLE_SOURCES:
         raise ValueError(f"{where}: samples.source must be one of {', '.join(SAMPLE_SOURCES)}, got "
                          f"{r.samples.source!r}")
+    if not isinstance(r.protocol, str) or not r.protocol:
+        raise ValueError(f"{where}: protocol must be a protocol name, got {r.protocol!r}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in r.skipped.items()):
+        raise ValueError(f"{where}: skipped must map metric names to reasons")
     if r.samples.n < 0:
         raise ValueError(f"{where}: samples.n must be >= 0, got {r.samples.n}")
     for name, s in r.scores.items():

@@ -117,6 +117,23 @@ def same_data(result: Result, other: Result) -> bool:
     return d is not None and e is not None and d.name == e.name and d.reference_sha256 == e.reference_sha256
 
 
+def load_resized(dataset: str, split: str, resolution: int | None, resize: str = "bilinear") -> Any:
+    """A split at ``resolution`` through resize mode ``resize``: the dataset's own loader for ``bilinear`` (the
+    loaders resize that way), else the native images through the named mode."""
+    import dataclasses
+
+    from ganbench.data.core import resize_images
+    from ganbench.data.reference import load_dataset_split
+
+    if resize == "bilinear" or resolution is None:
+        return load_dataset_split(dataset, split, resolution)
+    native = load_dataset_split(dataset, split, None)
+    if native.kind != "images":
+        raise ValueError(f"resize mode {resize!r} applies to image datasets; {dataset!r} holds {native.kind}")
+    images, used = resize_images(native.data, resolution, resize)
+    return dataclasses.replace(native, data=images, resize=used)
+
+
 class Task(abc.ABC):
     """A kind of generative task; subclass it, set the class attributes, and register an instance with
     ``register_task``."""
@@ -131,12 +148,12 @@ class Task(abc.ABC):
     sample_metrics: ClassVar[tuple[str, ...] | None] = None  # sample metrics by default; None: every one that applies
 
     # ---- data
-    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None) -> TaskData:
-        """The reference split, the held-out split and the test inputs (default: a plain image or point dataset)."""
-        from ganbench.data import load
-
-        reference = load(dataset, reference_split, resolution)
-        heldout = load(dataset, heldout_split, resolution) if heldout_split else None
+    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None,
+             resize: str = "bilinear") -> TaskData:
+        """The reference split, the held-out split and the test inputs (default: a plain image or point dataset),
+        brought to ``resolution`` through the resize mode ``resize`` (``ganbench.data.resize``)."""
+        reference = load_resized(dataset, reference_split, resolution, resize)
+        heldout = load_resized(dataset, heldout_split, resolution, resize) if heldout_split else None
         self._check_kind(dataset, reference.kind)
         res = int(reference.data.shape[-1]) if reference.kind == "images" else None
         return TaskData(dataset, reference, reference_split, heldout, heldout, res)

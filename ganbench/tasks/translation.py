@@ -31,9 +31,13 @@ class Translation(Task):
     reference_rows = (IDENTITY, REAL)
     sample_metrics = ("fid", "kid")
 
-    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None) -> TaskData:
+    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None,
+             resize: str = "bilinear") -> TaskData:
         from ganbench.data import load
 
+        if resize != "bilinear":
+            raise ValueError(f"task {self.name!r} reads its dataset's own pairs, resized by its loader (bilinear); "
+                             f"resize mode {resize!r} does not apply")
         train = load(dataset, reference_split, resolution)
         self._check_kind(dataset, train.kind)
         test = load(dataset, heldout_split or "test", resolution)
