@@ -60,11 +60,11 @@ def test_suite_with_unknown_model_names_the_valid_ones(tmp_path):
 
 def test_bench_step_times_the_trained_generator_and_is_skipped_on_rerun(tmp_path):
     path = tmp_path / "b.toml"
-    path.write_text(SUITE.format(results=tmp_path / "results", board=tmp_path / "b.md").replace("seeds = [0, 1]", "seeds = [0]")
-                    + '\n[bench]\nbatch_sizes = [1, 32]\ndevice = "cpu"\nrepeats = 3\nwarmup = 1\n')
+    path.write_text(SUITE.format(results=tmp_path / "results", board=tmp_path / "b.md")
+                    .replace("seeds = [0, 1]", "seeds = [0]") + '\n[bench]\nbatch_sizes = [1, 32]\ndevice = "cpu"\nrepeats = 3\nwarmup = 1\n')
     s = load_suite(str(path))
-    kinds = [j.kind for j in s.jobs()]
-    assert kinds == ["real", "untrained", "model", "bench"]
+    kinds = [(j.kind, j.row) for j in s.jobs()]
+    assert kinds == [("reference", "real"), ("reference", "untrained"), ("model", None), ("bench", None)]
     results = run_suite(s, work_dir=tmp_path / "work", progress=False)
     trained, bench = results[2], results[3]
     assert bench.kind == "bench" and bench.dataset.name == "ring8"
