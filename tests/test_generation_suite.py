@@ -12,6 +12,8 @@ from ganbench.data import load
 from ganbench.data.superres import bicubic_upscale, downscale
 from ganbench.results.schema import Score
 from ganbench.runner import load_suite, reference_checks, run_suite
+from ganbench.runner.stages import trained_generator
+from ganbench.tasks import Check
 from ganbench.zoo import get_model
 
 SUITE = """
@@ -55,12 +57,17 @@ train = {{ steps = 4, batch_size = 8 }}
 """
 
 
+def _label(job) -> str:
+    """A job's row: "model", "bench", or the reference row it draws ("real", "untrained", "bicubic", ...)."""
+    return job.row if job.kind == "reference" else job.kind
+
+
 def test_the_builtin_suite_trains_each_tiny_preset_beside_untrained_and_bicubic_rows():
     suite = load_suite("generation")
     for m in suite.models:
         assert m.config == get_model(m.model).presets["tiny"], m.model
     assert {m.model for m in suite.models} == {"stylegan2", "progan", "dcgan", "cdcgan", "text2img", "pixelcnn", "srgan"}
-    kinds = [(j.kind, j.dataset.name, j.model.model if j.model else None) for j in suite.jobs()]
+    kinds = [(_label(j), j.dataset.name, j.model.model if j.model else None) for j in suite.jobs()]
     assert ("untrained", "mnist", "stylegan2") in kinds and ("untrained", "mnist", "progan") in kinds
     assert ("bicubic", "sr_digits", None) in kinds and ("bicubic", "mnist", None) not in kinds
     assert suite.datasets["mnist"].untrained_plans()[0].config == get_model("stylegan2").presets["tiny"]
@@ -89,14 +96,12 @@ def small_run(tmp_path_factory):
 
 
 def _row(suite, results, kind, model=None, dataset="mnist"):
-    job = next(j for j in suite.jobs() if j.kind == kind and j.dataset.name == dataset
+    job = next(j for j in suite.jobs() if _label(j) == kind and j.dataset.name == dataset
                and (model is None or j.model.model == model))
     return job, results[job.id]
 
 
 def test_pixelcnn_row_reports_bits_per_dim_of_the_test_split(small_run):
-    from ganbench.runner import trained_generator
-
     suite, results, work = small_run
     job, r = _row(suite, results, "model", "pixelcnn")
     net = trained_generator(job, work).net
@@ -112,13 +117,12 @@ def test_pixelcnn_row_reports_bits_per_dim_of_the_test_split(small_run):
     assert "bits_per_dim" not in untrained.scores
 
 
-def test_text_to_image_rows_and_the_real_row_carry_r_precision(small_run):
-    from ganbench.metrics.translation import classifier_logits
-
+def test_text_to_image_rows_and_the_real_row_carry_r_precision(small_run, classifier_logits):
     suite, results, _ = small_run
     _, model = _row(suite, results, "model", "text2img")
     assert {"r_precision", "attr_thickness", "attr_slant", "attr_size"} <= set(model.scores)
     _, real = _row(suite, results, "real")
+    assert real.kind == "reference" and real.reference_row == "real"
     test = load("mnist", "test", 32)
     # real digits with their own captions: R-precision is the classifier's accuracy on them
     accuracy = float((classifier_logits(test.data[:100], "mnist_cnn").argmax(1) == test.labels[:100]).double().mean())
@@ -126,7 +130,6 @@ def test_text_to_image_rows_and_the_real_row_carry_r_precision(small_run):
 
 
 def test_super_resolution_rows_are_scored_on_the_test_lr_images_beside_bicubic(small_run):
-    from ganbench.runner import trained_generator
     from ganbench.zoo.srgan import upscale
 
     suite, results, work = small_run
@@ -136,16 +139,18 @@ def test_super_resolution_rows_are_scored_on_the_test_lr_images_beside_bicubic(s
     psnr = [peak_signal_noise_ratio(h[0, 4:-4, 4:-4].numpy(), o[0, 4:-4, 4:-4].numpy(), data_range=255)
             for h, o in zip(hr, out)]
     assert bicubic.scores["psnr_y"].value == pytest.approx(float(np.mean(psnr)), rel=1e-6)  # torchmetrics: ~2e-8
-    assert bicubic.kind == "reference" and bicubic.model.name == "bicubic x4 upsampling"
+    assert bicubic.kind == "reference" and bicubic.reference_row == "bicubic"
+    assert bicubic.model.name == "bicubic x4 upsampling" and bicubic.samples.transform == "bicubic_upscale"
     job, model = _row(suite, results, "model", "srgan", dataset="sr_digits")
     from safetensors.torch import load_file
 
     samples = load_file(str(work / job.id / "samples.safetensors"))["samples"]
     assert torch.equal(samples, upscale(trained_generator(job, work).net, downscale(hr)))
     assert {"psnr_y", "ssim_y", "fid"} <= set(model.scores)
-    checks = {what.split()[0]: won for run_id, what, won in reference_checks(list(results.values()))
-              if run_id == job.id}
-    assert checks["PSNR-Y"] == (model.scores["psnr_y"].value > bicubic.scores["psnr_y"].value)
+    checks = [c for c in reference_checks(list(results.values())) if c.run_id == job.id]
+    assert all(isinstance(c, Check) for c in checks)
+    by_metric = {c.what.split()[0]: c.passed for c in checks}
+    assert by_metric["psnr_y"] == (model.scores["psnr_y"].value > bicubic.scores["psnr_y"].value)
 
 
 def _score(v):
@@ -159,8 +164,8 @@ def test_reference_checks_catch_a_model_worse_than_its_untrained_network(small_r
     better = dataclasses.replace(model, scores={**model.scores, "fid": _score(untrained.scores["fid"].value - 1)})
     worse = dataclasses.replace(model, scores={"fid": _score(untrained.scores["fid"].value + 1), "bits_per_dim":
                                                _score(8.2)})
-    assert [won for _, _, won in reference_checks([better, untrained])] == [True, True]
-    assert [won for _, _, won in reference_checks([worse, untrained])] == [False, False]
+    assert [c.passed for c in reference_checks([better, untrained])] == [True, True]
+    assert [c.passed for c in reference_checks([worse, untrained])] == [False, False]
 
 
 def test_the_report_redraws_the_super_resolution_rows_exactly(small_run):
