@@ -8,7 +8,14 @@ here is torch-fidelity's port of that graph (``torch_fidelity.feature_extractor_
 its TensorFlow-1.x-compatible bilinear resize to 299x299, its ``(x - 128) / 128`` normalisation and its
 forward pass are used unchanged (``InceptionV3FID`` subclasses it and runs its ``forward``). ganbench
 reads two of its outputs: ``"2048"`` (pool3, for FID, KID and precision/recall) and ``"logits_unbiased"``
-(the 1008 logits without the fc bias, for the Inception Score), as torch-fidelity does.
+(the 1008 logits without the fc bias, for the Inception Score), as torch-fidelity does, and adds a third,
+``"spatial"``, for sFID (Nash et al. 2021, "Generating Images with Sparse Representations", arXiv:2103.03841):
+the first 7 channels of the TF graph's ``mixed_6/conv`` (the ReLU output of the 1x1 branch of the block
+torch-fidelity names ``Mixed_6d``; its converter maps ``mixed_6/conv`` to ``Mixed_6d.branch1x1``), 7 x 17 x
+17 = 2023 values per image, as the reference evaluator of guided-diffusion (``mixed_6/conv:0``, ``[..., :7]``)
+reads them. It is captured by a forward hook on that block during the one forward pass, so the other layers'
+values are those of torch-fidelity's forward, unchanged. The reference flattens NHWC, ganbench flattens CHW:
+a permutation of the coordinates, under which a Fréchet distance is invariant.
 
 What differs from torch-fidelity's own module:
 
@@ -77,6 +84,8 @@ REFERENCE_NAME = "inception-v3-compat"  # torch-fidelity's own registration of t
 FIDELITY_NAME = "ganbench-inception-v3-fid"  # this module in torch-fidelity's registry
 FEATURE_LAYER = "2048"
 LOGITS_LAYER = "logits_unbiased"
+SPATIAL_LAYER = "spatial"  # sFID's layer: mixed_6/conv (Mixed_6d.branch1x1), first SPATIAL_CHANNELS channels, flattened
+SPATIAL_CHANNELS = 7  # Nash et al. 2021: 7 x 17 x 17 = 2023 dimensions
 FAST_BATCH_SIZE = 8  # images per forward on the fast path: 2 cores give 14.8 img/s at 4, 15.4 at 8, 15.6 at 16
 CALIBRATION_SIDE = 64  # side of the random images that write_random_weights calibrates batch norm on
 INPUT_RESIZE = "torch-fidelity TF1.x-compatible bilinear to 299x299; 1 channel repeated to 3"
@@ -122,7 +131,7 @@ class InceptionV3FID(FeatureExtractorInceptionV3):
     Args:
         name: Name in torch-fidelity's registry.
         features_list: Outputs to return, from ``"64"``, ``"192"``, ``"768"``, ``"2048"``,
-            ``"logits_unbiased"``, ``"logits"``.
+            ``"logits_unbiased"``, ``"logits"``, and ``"spatial"`` (sFID's 2023-d layer, see the module docstring).
         feature_extractor_weights_path: The weights file; None resolves it with ``resolve_weights``.
         state_dict: Weights already in memory (overrides the path).
         pretrained: False keeps PyTorch's random initialisation (for building test weights).
@@ -138,6 +147,10 @@ class InceptionV3FID(FeatureExtractorInceptionV3):
                  *, state_dict: dict[str, torch.Tensor] | None = None, pretrained: bool = True, fast: bool = True,
                  fast_batch_size: int | None = FAST_BATCH_SIZE, compiled: bool = False, **kwargs: Any):
         FeatureExtractorBase.__init__(self, name, list(features_list))
+        # torch-fidelity's forward returns its own layers; "spatial" is taken by a hook on the block that computes it
+        self._network_features = [f for f in self.features_list if f != SPATIAL_LAYER]
+        if not self._network_features:  # the forward must run past Mixed_6d: ask it for the next layer, and drop it
+            self._network_features = ["768"]
         dtype = kwargs.get("feature_extractor_internal_dtype")
         if dtype not in (None, "float32"):
             raise ValueError(f"{name} runs in float32 only, got feature_extractor_internal_dtype={dtype!r}")
@@ -177,13 +190,33 @@ class InceptionV3FID(FeatureExtractorInceptionV3):
         if fast:
             fold_batch_norm(self)
             self.to(memory_format=torch.channels_last)
+        self._taps: dict[str, torch.Tensor] = {}
+        if SPATIAL_LAYER in self.features_list:
+            self.Mixed_6d.branch1x1.register_forward_hook(self._tap_spatial)
         self._compiled: Callable[[torch.Tensor], tuple[torch.Tensor, ...]] | None = None
         if compiled:
             self._compiled = torch.compile(self._reference_forward, options={"freezing": True})
 
+    @staticmethod
+    def get_provided_features_list() -> tuple[str, ...]:
+        return (*FeatureExtractorInceptionV3.get_provided_features_list(), SPATIAL_LAYER)
+
+    def _tap_spatial(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        self._taps[SPATIAL_LAYER] = output[:, :SPATIAL_CHANNELS].flatten(1).to(torch.float32)
+
     def _reference_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """torch-fidelity's forward (resize, normalisation, network) on a 3-channel uint8 batch."""
-        return FeatureExtractorInceptionV3.forward(self, x)
+        """torch-fidelity's forward (resize, normalisation, network) on a 3-channel uint8 batch, returning the
+        layers of ``features_list`` (the spatial one from the hook)."""
+        if self._network_features == self.features_list:
+            return FeatureExtractorInceptionV3.forward(self, x)
+        requested = self.features_list
+        self.features_list = self._network_features  # what torch-fidelity's forward reads
+        try:
+            found = dict(zip(self._network_features, FeatureExtractorInceptionV3.forward(self, x)))
+        finally:
+            self.features_list = requested
+        found[SPATIAL_LAYER] = self._taps.pop(SPATIAL_LAYER)
+        return tuple(found[name] for name in requested)
 
     def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self._compiled is None:
@@ -267,6 +300,7 @@ class InceptionSpec(ExtractorSpec):
     fast: bool = True  # folded batch norm + channels_last + chunks of fast_batch_size
     fast_batch_size: int | None = FAST_BATCH_SIZE
     compiled: bool = False  # torch.compile with freezing (opt-in)
+    spatial: bool = True  # also extract sFID's spatial layer (SPATIAL_LAYER) in the same pass
 
     def weights(self) -> tuple[Path | None, str | None]:
         """(weights path, sha256), downloading into torch-fidelity's cache when online and missing."""
@@ -274,9 +308,11 @@ class InceptionSpec(ExtractorSpec):
         return path, weights_sha256(path)
 
     def create(self) -> nn.Module:
-        """The extractor network in eval mode (``InceptionV3FID``)."""
+        """The extractor network in eval mode (``InceptionV3FID``): the distance and logits layers, and the spatial
+        layer of sFID when ``spatial`` is set."""
         path, _ = self.weights()
-        return InceptionV3FID(self.fidelity_name or FIDELITY_NAME, self.layers(), str(path), fast=self.fast,
+        layers = self.layers() + ([SPATIAL_LAYER] if self.spatial else [])
+        return InceptionV3FID(self.fidelity_name or FIDELITY_NAME, layers, str(path), fast=self.fast,
                               fast_batch_size=self.fast_batch_size, compiled=self.compiled)
 
 
@@ -285,8 +321,8 @@ INCEPTION_V3_FID = InceptionSpec("inception_v3_fid", "images", FEATURE_LAYER, LO
                                  fidelity_name=FIDELITY_NAME)
 EXTRACTORS.register("inception_v3_fid", INCEPTION_V3_FID, input_kind="images",
                     description=f"FID Inception-v3 (torch-fidelity {REFERENCE_NAME!r} port of TF 2015-12-05; "
-                                "2048-d pool3, 1008 logits), BN folded, channels_last, batch 8")
+                                "2048-d pool3, 1008 logits, 2023-d spatial mixed_6/conv[:7] for sFID), BN folded, channels_last, batch 8")
 
-__all__ = ["InceptionSpec", "InceptionV3FID", "INCEPTION_V3_FID", "WEIGHTS_FILE", "WEIGHTS_URL", "fold_batch_norm",
+__all__ = ["InceptionSpec", "InceptionV3FID", "INCEPTION_V3_FID", "SPATIAL_CHANNELS", "SPATIAL_LAYER", "WEIGHTS_FILE", "WEIGHTS_URL", "fold_batch_norm",
            "OFFLINE_ENVS", "load_state_dict", "resolve_weights", "weights_file", "weights_sha256",
            "write_random_weights"]
