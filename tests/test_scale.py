@@ -109,7 +109,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     import ganbench.results.store as store
-    import ganbench.train.loop as loop
+    import ganbench.zoo.base as zoo_base
     from ganbench.runner import load_suite, run_suite
 
     point, count = sys.argv[2], int(sys.argv[3])
@@ -126,12 +126,12 @@ KILLER = textwrap.dedent("""
             maybe_die()
             return real(src, dst)
         store.os.replace = replace
-    elif point == "step":  # die in the middle of training
-        real_step = loop.adversarial_step
+    elif point == "step":  # die in the middle of training (mlpgan trains through the default adversarial step)
+        real_step = zoo_base.adversarial_step
         def step(*a, **k):
             maybe_die()
             return real_step(*a, **k)
-        loop.adversarial_step = step
+        zoo_base.adversarial_step = step
     s = load_suite(sys.argv[1])
     run_suite(s, work_dir=Path(sys.argv[4]), progress=False)
 """)
