@@ -100,6 +100,10 @@ def ls_command(kind: str | None, pattern: str) -> None:
         reg = KINDS[k]
         weight_sets = _weight_sets() if k == "models" else {}
         click.echo(f"{k}:")
+        if k == "metrics" and kind == "metrics":
+            for name in reg.list(pattern):
+                _echo_metric(name)
+            continue
         for name in reg.list(pattern):
             meta = reg.meta(name)
             detail = ", ".join(f"{key}={meta[key]}" for key in ("task", "kind", "input_kind", "needs", "family",
@@ -112,6 +116,20 @@ def ls_command(kind: str | None, pattern: str) -> None:
         for arch in sorted(a for a in weight_sets if fnmatch.fnmatchcase(a, pattern)):
             click.echo(f"  {arch:<20} (architecture not registered)")
             _echo_weight_sets(arch, weight_sets[arch])
+
+
+def _echo_metric(name: str) -> None:
+    """A metric's card: what it needs, each score's direction, its family, its paper and what it was checked against."""
+    from ganbench.metrics import get_metric
+    from ganbench.metrics.base import REQUIREMENTS
+
+    spec = get_metric(name)
+    scores = ", ".join(f"{s} {'↑' if info.higher_is_better else '↓'}" for s, info in spec.scores.items())
+    click.echo(f"  {name:<20} {scores}  (family {spec.family})  {spec.description}")
+    needs = "; ".join(f"{n} ({REQUIREMENTS[n]})" for n in sorted(spec.needs)) or "nothing"
+    click.echo(f"    needs:   {needs}")
+    click.echo(f"    paper:   {spec.paper or '–'}")
+    click.echo(f"    checked: {spec.checked_against or '–'}")
 
 
 def _weight_sets() -> dict:
@@ -304,7 +322,8 @@ def eval_command(ctx, source, reference, reference_split, heldout_split, protoco
                                   limit=proto.n)
             check_sample_count(len(folder), proto.n, f"image folder {str(src)!r}")
             samples = SampleSet(folder.data, SampleInfo(proto.n, "folder", path=folder.source, resize=folder.resize))
-            row = Row(name=src.name, run_id=f"folder_{src.name}-{proto.dataset}-s{seed}".replace("/", "_"))
+            tag = "" if proto.name == "custom" else f"-{proto.name}"
+            row = Row(name=src.name, run_id=f"folder_{src.name}-{proto.dataset}{tag}-s{seed}".replace("/", "_"))
         else:
             model = resolve_generator(source, timeout=timeout)
         if dry_run:

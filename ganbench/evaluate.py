@@ -256,7 +256,8 @@ def _model_info(model: Any, task: Task, data: TaskData, row: Row) -> ModelInfo:
 def _default_run_id(model: ModelInfo, protocol: Protocol) -> str:
     sha = (model.weights_sha256 or "none")[:8]
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model.name)[:60]
-    return f"{safe}_{sha}-{protocol.dataset}-s{protocol.seed}"
+    tag = "" if protocol.name == "custom" else f"-{protocol.name}"
+    return f"{safe}_{sha}-{protocol.dataset}{tag}-s{protocol.seed}".replace("/", "_").replace(":", "_")
 
 
 def write_reference_stats(protocol: Protocol, out: str | Path, limit: int | None = None,

@@ -62,9 +62,16 @@ def plan_tasks(suite: Suite) -> list[StageTask]:
 
 
 def protocol_of(job: Job, suite: Suite) -> Protocol:
+    """The protocol a job's dataset table states: a named one (with the table's resolution and reference), or the
+    table's own fields."""
     ds = job.dataset
+    if ds.protocol is not None:
+        from ganbench.protocols import get_protocol
+
+        return get_protocol(ds.protocol).protocol(ds.name, suite.sample_seed, ds.resolution, ds.reference,
+                                                  ds.heldout_split)
     return Protocol(ds.name, ds.extractor, ds.n_samples, suite.sample_seed, ds.resolution, ds.reference_split,
-                    ds.heldout_split, tuple(ds.metrics))
+                    ds.heldout_split, tuple(ds.metrics), ds.reference)
 
 
 def task_of_job(job: Job, suite: Suite) -> Task:

@@ -25,6 +25,8 @@ class DatasetPlan:
     metrics: tuple[str, ...] = ()  # empty: the defaults for the data kind
     # {"model": name, "config": {...}} for the untrained row, or a list of them (one row each)
     untrained: dict[str, Any] | tuple[dict[str, Any], ...] | None = None
+    protocol: str | None = None  # a named protocol (ganbench ls protocols) the dataset's rows are scored under
+    reference: str | None = None  # REF instead of the dataset's reference split: a folder, .zip, .npz, dataset:split
 
     def untrained_plans(self) -> list["ModelPlan"]:
         """One plan per untrained reference row (config presets already resolved by ``load_suite``)."""
@@ -128,8 +130,15 @@ class Suite:
         return jobs
 
 
+LATER_FIELDS = {"protocol", "reference"}  # plan fields added after suites were first run: in a job id only when set
+
+
+def _fields(o: Any) -> dict[str, Any]:
+    return {k: v for k, v in o.__dict__.items() if not (k in LATER_FIELDS and v is None)}
+
+
 def _job_id(prefix: str, dataset: str, inputs: dict[str, Any]) -> str:
-    blob = json.dumps(inputs, sort_keys=True, default=lambda o: o.__dict__)
+    blob = json.dumps(inputs, sort_keys=True, default=_fields)
     return f"{prefix}-{dataset}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -216,8 +225,24 @@ def load_suite(name_or_path: str) -> Suite:
     for d in _tables(path, doc, "datasets"):
         if not isinstance(d.get("name"), str) or d.get("name") not in DATASETS:
             raise _suite_error(path, DATASETS._unknown_message(str(d.get("name"))))
+        if d.get("protocol") is not None and "extractor" not in d:
+            from ganbench.registry import PROTOCOLS
+
+            if d["protocol"] in PROTOCOLS:
+                d["extractor"] = PROTOCOLS.get(d["protocol"]).extractor
         if not isinstance(d.get("extractor"), str) or d.get("extractor") not in EXTRACTORS:
             raise _suite_error(path, EXTRACTORS._unknown_message(str(d.get("extractor"))))
+        if d.get("protocol") is not None:
+            from ganbench.registry import PROTOCOLS
+
+            if d["protocol"] not in PROTOCOLS:
+                raise _suite_error(path, f"dataset {d['name']!r}: " + PROTOCOLS._unknown_message(str(d["protocol"])))
+            fixed = PROTOCOLS.get(d["protocol"])
+            for key, value in (("n_samples", fixed.n), ("extractor", fixed.extractor)):
+                if key in d and d[key] != value:
+                    raise _suite_error(path, f"dataset {d['name']!r}: {key} {d[key]!r} conflicts with protocol "
+                                             f"{d['protocol']!r}, which fixes it to {value!r}")
+            d.setdefault("n_samples", fixed.n)
         n = d.get("n_samples")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise _suite_error(path, f"dataset {d['name']!r}: n_samples must be a positive integer, got {n!r}")
