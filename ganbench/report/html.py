@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from markupsafe import Markup, escape
 
-from ganbench.report.leaderboard import (Row, Table, build_tables, describe_reference, format_score, score_group,
-                                         render, throughput_scores)
+from ganbench.report.leaderboard import (Row, Table, build_tables, describe_reference, format_score, render,
+                                         score_group, spread_mark, throughput_scores)
 from ganbench.results.schema import Result
 from ganbench.results.store import atomic_path, file_sha256, read_results, write_text_atomic
 
@@ -270,8 +270,15 @@ def code_spans(text: str) -> Markup:
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
-def _cell(metric: str, row: Row) -> str:
-    return format_score(metric, row.scores[metric]) if metric in row.scores else "–"
+def _cell(metric: str, row: Row, marks: dict[str, str]) -> str:
+    """``value ± spread m``, m the mark of the spread shown (collected in ``marks`` for the table's legend)."""
+    if metric not in row.scores:
+        return "–"
+    text, mark = format_score(metric, row.scores[metric]), spread_mark(row.scores[metric])
+    if mark is None:
+        return text
+    marks[mark[0]] = mark[1]
+    return f"{text} {mark[0]}"
 
 
 def _provenance(r: Result) -> list[tuple[str, str]]:
@@ -307,17 +314,20 @@ def _section(t: Table, index: int, results: list[Result], out: Path, checkpoints
     fidelity = [m for m in t.metrics if score_group(m) == "fidelity"]
     diversity = [m for m in t.metrics if score_group(m) == "diversity"]
     grids = []
+    marks: dict[str, str] = {}
     for caption, metrics in ((None, fidelity), ("Diversity, mode collapse and memorisation", diversity)):
         if not metrics:
             continue
         columns = [{"name": m, "arrow": "↑" if t.higher_is_better(m) else "↓", "sorted": m == t.sort} for m in metrics]
         rows = [{"rank": "ref" if r.rank is None else f"{r.rank}{'=' if r.tied else ''}", "name": r.name,
                  "reference": r.kind == "reference", "task": r.task, "n": r.n, "seeds": r.seeds, "weights": r.weights,
-                 "cells": [_cell(m, r) for m in metrics]} for r in t.rows]
+                 "cells": [_cell(m, r, marks) for m in metrics]} for r in t.rows]
         grids.append({"caption": caption, "columns": columns, "rows": rows})
     section: dict[str, Any] = {"id": tag, "title": f"{t.dataset.name if t.dataset else 'throughput'} · {t.task}"
                                                    + (f" · {t.extractor.name}" if t.extractor else ""),
                                "reference": code_spans(describe_reference(t)), "sort": t.sort, "tables": grids,
+                               "spreads": "Spread shown after ±: " + "; ".join(f"{m}: {meaning}" for m, meaning in
+                                                                            sorted(marks.items())) if marks else "",
                                "figures": [], "grids": []}
     if t.dataset is None:
         return section

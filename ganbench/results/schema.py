@@ -206,7 +206,8 @@ def _typed(typ: type, doc: Any, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: expected an object for {typ.__name__}, got {type(doc).__name__}")
     fields = dataclasses.fields(typ)
     names = {f.name for f in fields}
-    optional = {f.name for f in fields if f.default is not dataclasses.MISSING}  # added in a minor version
+    optional = {f.name for f in fields if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}  # added in a minor version
     missing, unknown = names - set(doc) - optional, set(doc) - names
     if missing or unknown:
         raise ValueError(f"{where}: {typ.__name__} has missing keys {sorted(missing)} and unknown keys {sorted(unknown)}")
