@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganbench.cli import main
+from ganbench.data import load
 from ganbench.report.html import pareto_front, redraw, stacked_triples, verify_points
 from ganbench.results.schema import Score
 from ganbench.results.store import read_results, write_result
@@ -92,7 +93,9 @@ def test_site_is_self_contained_and_says_what_is_missing(site):
         assert (site / f"leaderboard.{fmt}").stat().st_size > 0
     # the trained rows' checkpoints are not here (runs/ is not committed): text, not a broken image
     assert page.count("samples unavailable") >= 3 and "no generator.safetensors with sha256 c25993c270ef" in page
-    assert "redrawn from" in page and "real split mnist/test" in page and "untrained dcgan re-initialised" in page
+    assert "redrawn from" in page and "untrained dcgan re-initialised" in page
+    # the real row is redrawn from the split whose content hash its result records, checked against the data here
+    assert f"real data of mnist/test (sha256 {load('mnist', 'test', 32).sha256[:12]}… checked)" in page
     assert sum("-grid-" in s for s in links.imgs) == 3  # real, untrained and "mine" on mnist; no trained ones
     assert any(s.endswith("-pareto.png") for s in links.imgs)  # dcgan and lsgan carry images_per_s
     assert any("ring8" in s and s.endswith("-modes.png") for s in links.imgs)
