@@ -66,12 +66,16 @@ class NamedProtocol:
     resize: str  # resize mode of the comparison resolution step
     reference_split: str  # the split the reference statistics come from ("train": the full training set)
     description: str  # what it is, and where it comes from
+    resolution: int | None = None  # the comparison side it fixes (None: the samples'); clean-fid modes: 299
 
     def protocol(self, dataset: str, seed: int = 0, resolution: int | None = None, reference: str | None = None,
                  heldout_split: str | None = None) -> Protocol:
         """This protocol on ``dataset`` (or on an explicit reference)."""
-        return Protocol(dataset, self.extractor, self.n, seed, resolution, self.reference_split, heldout_split,
-                        self.metrics, reference, self.resize, self.name)
+        if self.resolution is not None and resolution not in (None, self.resolution):
+            raise ValueError(f"protocol {self.name!r} compares at {self.resolution} px; --resolution {resolution} "
+                             f"conflicts with it")
+        return Protocol(dataset, self.extractor, self.n, seed, resolution or self.resolution, self.reference_split,
+                        heldout_split, self.metrics, reference, self.resize, self.name)
 
 
 DIGIT_EXTRACTORS = {"stacked_mnist": "stacked_mnist_cnn"}  # datasets whose own extractor is not channels' default
@@ -138,13 +142,15 @@ for _p in (
     NamedProtocol("fid10k", _INCEPTION, 10_000, ("fid",), "legacy_tensorflow", "train",
                   f"FID of 10k samples against the training set ({_NV}, fid10k)"),
     NamedProtocol("fid50k_clean", _INCEPTION, 50_000, ("fid",), "clean", "train",
-                  "FID of 50k samples, clean-fid's 'clean' resize (PIL bicubic, antialiased) for samples and reference"),
+                  "FID of 50k samples, clean-fid's 'clean' resize (PIL bicubic, antialiased) of samples and reference "
+                  "to 299 px", resolution=299),
     NamedProtocol("kid50k_clean", _INCEPTION, 50_000, ("kid",), "clean", "train",
-                  "KID of 50k samples, clean-fid's 'clean' resize"),
+                  "KID of 50k samples, clean-fid's 'clean' resize", resolution=299),
     NamedProtocol("fid10k_clean", _INCEPTION, 10_000, ("fid",), "clean", "train",
-                  "FID of 10k samples, clean-fid's 'clean' resize"),
+                  "FID of 10k samples, clean-fid's 'clean' resize", resolution=299),
     NamedProtocol("fid50k_legacy_pytorch", _INCEPTION, 50_000, ("fid",), "legacy_pytorch", "train",
-                  "FID of 50k samples, pytorch-fid's bilinear resize (clean-fid's 'legacy_pytorch')"),
+                  "FID of 50k samples, pytorch-fid's bilinear resize to 299 px (clean-fid's 'legacy_pytorch')",
+                  resolution=299),
     NamedProtocol("digits1k", "mnist_cnn", 1_000, (), "bilinear", "train",
                   "ganbench's offline digits protocol: 1000 samples, the mnist_cnn classifier's features, every "
                   "default metric (the quick and generation suites)"),
