@@ -56,7 +56,11 @@ def _write_pngs(folder, n, size=(28, 28)):
 def test_image_folder_reads_and_resizes(tmp_path):
     _write_pngs(tmp_path / "imgs", 5)
     s = image_folder(tmp_path / "imgs", resolution=32, channels=1)
-    assert s.data.shape == (5, 1, 32, 32) and s.resize == "bicubic+center_crop"
+    assert s.data.shape == (5, 1, 32, 32) and s.resize == "bilinear"  # the default mode, as references are resized
+    assert image_folder(tmp_path / "imgs", channels=1).resize == "none"  # their own size: untouched
+    _write_pngs(tmp_path / "wide", 2, size=(28, 40))  # 40 wide, 28 high: centre-cropped to 28x28 first
+    wide = image_folder(tmp_path / "wide", resolution=32, channels=1)
+    assert wide.data.shape == (2, 1, 32, 32) and wide.resize == "center_crop+bilinear"
 
 
 def test_image_folder_names_the_corrupt_file(tmp_path):
