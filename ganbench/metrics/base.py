@@ -37,6 +37,11 @@ REQUIREMENTS = {  # what each requirement is, for error messages and ``ganbench 
     "source_labels": "class labels of the sources and an extractor with class logits",
     "cycle": "round-trip images G_BA(G_AB(a))",
     "captions": "the captions the images were generated from",
+    "spatial_features": "Inception's spatial layer (mixed_6/conv, first 7 channels: 7x17x17) for the samples and the "
+                        "reference (sFID; the inception_v3_fid extractor provides it)",
+    "ref_images": "the reference split's images (pixel-space metrics against the reference: FWD)",
+    "class_labels": "the class each output was drawn for, and the reference split's class labels (intra-class FID)",
+    "model": "the generator itself: the task computes the score from it (Task.model_scores), never from samples",
 }
 
 
@@ -61,6 +66,9 @@ class MetricInputs:
     tokens: torch.Tensor | None = None  # (N, L) caption token ids the outputs were generated from
     classifier: str | None = None  # the extractor whose logits judge semantic accuracy and R-precision
     scale: int = 4  # super-resolution factor: the border left out of PSNR-Y and SSIM-Y
+    ref_images: torch.Tensor | None = None  # uint8 NCHW images of the reference split (FWD)
+    labels: torch.Tensor | None = None  # int64 class each output was drawn for (class-conditional samples)
+    ref_labels: torch.Tensor | None = None  # int64 class of each reference image, ref_images[i] / ref[...][i]
     _cache: dict = field(default_factory=dict)
 
     def reference_stats(self) -> GaussianStats:
@@ -112,6 +120,15 @@ class MetricInputs:
             have.add("cycle")
         if self.tokens is not None:
             have.add("captions")
+        if self.gen is not None and self.ref is not None:
+            from ganbench.features.inception import SPATIAL_LAYER
+
+            if SPATIAL_LAYER in self.gen and SPATIAL_LAYER in self.ref:
+                have.add("spatial_features")
+        if self.ref_images is not None and self.ref_images.dtype == torch.uint8:
+            have.add("ref_images")
+        if self.labels is not None and self.ref_labels is not None and "features" in have:
+            have.add("class_labels")
         return have
 
 

@@ -1,0 +1,122 @@
+"""Gaussian-RBF kernel MMD: CMMD's estimator (Jayasumana et al. 2024, "Rethinking FID: Towards a Better Evaluation
+Metric for Image Generation", CVPR, arXiv:2401.09603) and KID's RBF variant (torch-fidelity 0.4's ``kid_kernel="rbf"``).
+
+``rbf_mmd`` is the estimator of google-research/cmmd (``distance.mmd``): the biased (V-statistic) squared MMD
+mean k(x, x') + mean k(y, y') - 2 mean k(x, y) over all pairs, diagonals included, with
+k(a, b) = exp(-||a - b||^2 / (2 sigma^2)), sigma = 10, multiplied by 1000; the embeddings are L2-normalised first, as
+CMMD's CLIP embedding model returns them. With the CLIP ViT-L/14@336 extractor that is CMMD; on any other extractor
+it is the same estimator on that extractor's unit-normalised features. The kernel sums are taken in float64, in row
+blocks, so no N x N matrix is held (the reference builds the full matrices in float32). Its spread is a bootstrap over
+the generated samples (the reference fixed), each replicate re-weighting the same kernel blocks by the resampling
+counts, so it costs one pass over the kernel.
+
+``kid_rbf`` is torch-fidelity's ``kid_features_to_metric`` with ``kid_kernel="rbf"`` (sigma 10 on the raw features):
+the unbiased MMD^2 over 100 random subsets, drawn exactly as torch-fidelity draws them (same seed, same
+``RandomState.choice`` calls, subset size as ``ganbench.metrics.fidelity.kid``), evaluated in float64 torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ganbench.metrics.fidelity import Z95, bootstrap_interval, kid_subset_size
+from ganbench.results.schema import Score
+
+CMMD_SIGMA = 10.0  # CMMD's bandwidth (google-research/cmmd distance.py _SIGMA)
+CMMD_SCALE = 1000.0  # CMMD's scale (distance.py _SCALE)
+KID_RBF_SIGMA = 10.0  # torch-fidelity's kid_kernel_rbf_sigma default
+MMD_BOOTSTRAP = 100  # bootstrap replicates of rbf_mmd's interval
+BLOCK = 512  # kernel rows per block (a block of 50k reference columns is 200 MB)
+
+
+def _as_double(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return x.double() if torch.is_tensor(x) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+
+
+def rbf_kernel(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """exp(-||x_i - y_j||^2 / (2 sigma^2)) for every pair (rows of x against rows of y)."""
+    sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T
+    return torch.exp(-sq.clamp_min_(0) / (2 * sigma ** 2))
+
+
+def _weighted_kernel_sums(x: torch.Tensor, y: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor, sigma: float
+                          ) -> torch.Tensor:
+    """sum_ij wx[r, i] k(x_i, y_j) wy[r, j] for each row r of the weights (R, Nx), (R, Ny), in row blocks of x."""
+    total = torch.zeros(len(wx), dtype=torch.float64)
+    for i in range(0, len(x), BLOCK):
+        k = rbf_kernel(x[i:i + BLOCK], y, sigma)  # (b, Ny)
+        total += ((wx[:, i:i + BLOCK] @ k) * wy).sum(1)
+    return total
+
+
+def cmmd_value(gen: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray, sigma: float = CMMD_SIGMA,
+               scale: float = CMMD_SCALE, normalize: bool = True) -> float:
+    """CMMD's estimator on two feature sets (rows unit-normalised first when ``normalize``)."""
+    x, y = _as_double(gen), _as_double(ref)
+    if normalize:
+        x, y = _unit_rows(x), _unit_rows(y)
+    one_x, one_y = torch.ones(1, len(x), dtype=torch.float64), torch.ones(1, len(y), dtype=torch.float64)
+    kxx = _weighted_kernel_sums(x, x, one_x, one_x, sigma)[0] / len(x) ** 2
+    kyy = _weighted_kernel_sums(y, y, one_y, one_y, sigma)[0] / len(y) ** 2
+    kxy = _weighted_kernel_sums(x, y, one_x, one_y, sigma)[0] / (len(x) * len(y))
+    return float(scale * (kxx + kyy - 2 * kxy))
+
+
+def _unit_rows(x: torch.Tensor) -> torch.Tensor:
+    norms = x.norm(dim=1, keepdim=True)
+    return x / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+def rbf_mmd(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, bootstrap: int = MMD_BOOTSTRAP,
+            sigma: float = CMMD_SIGMA, scale: float = CMMD_SCALE) -> Score:
+    """CMMD's RBF-kernel MMD between generated and reference features, with a bootstrap interval over the generated
+    samples."""
+    if len(gen) < 2 or len(ref) < 2:
+        raise ValueError(f"RBF MMD needs at least 2 samples per set, got {len(gen)} generated and {len(ref)} reference")
+    x, y = _unit_rows(_as_double(gen)), _unit_rows(_as_double(ref))
+    n, m = len(x), len(y)
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.ones(n)] + [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(bootstrap)])
+    wx = torch.from_numpy(counts)  # row 0: every sample once (the point estimate); then the bootstrap replicates
+    one_y = torch.ones(1, m, dtype=torch.float64)
+    kxx = _weighted_kernel_sums(x, x, wx, wx, sigma) / n ** 2
+    kxy = _weighted_kernel_sums(x, y, wx, one_y.expand(len(wx), m), sigma) / (n * m)
+    kyy = _weighted_kernel_sums(y, y, one_y, one_y, sigma)[0] / m ** 2
+    values = (scale * (kxx + kyy - 2 * kxy)).numpy()
+    std, lo, hi = bootstrap_interval(values[1:])
+    return Score(float(values[0]), std, lo, hi, n, False,
+                 f"bootstrap({bootstrap}) over generated samples; RBF sigma={sigma:g}, x{scale:g}, unit-norm features, "
+                 "biased (V) estimator")
+
+
+def _rbf_mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma: float) -> float:
+    """Unbiased MMD^2 of equal-size sets with the RBF kernel, as torch-fidelity's ``mmd2(kernel_rbf(...))``."""
+    m = len(x)
+    kxx, kyy, kxy = rbf_kernel(x, x, sigma), rbf_kernel(y, y, sigma), rbf_kernel(x, y, sigma)
+    sum_xx = kxx.sum() - kxx.diagonal().sum()
+    sum_yy = kyy.sum() - kyy.diagonal().sum()
+    return float((sum_xx + sum_yy) / (m * (m - 1)) - 2 * kxy.sum() / (m * m))
+
+
+def kid_rbf(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 100, sigma: float = KID_RBF_SIGMA
+            ) -> Score:
+    """KID with torch-fidelity's RBF kernel: mean and standard deviation of the unbiased MMD^2 over subsets."""
+    size = kid_subset_size(len(gen), len(ref))
+    if size < 2:
+        raise ValueError(f"KID needs at least 4 samples in each set, got {len(gen)} generated and {len(ref)} reference")
+    x_all, y_all = _as_double(gen), _as_double(ref)
+    rng = np.random.RandomState(seed)
+    mmds = np.empty(subsets)
+    for i in range(subsets):
+        x = x_all[torch.from_numpy(rng.choice(len(x_all), size, replace=False))]
+        y = y_all[torch.from_numpy(rng.choice(len(y_all), size, replace=False))]
+        mmds[i] = _rbf_mmd2_unbiased(x, y, sigma)
+    mean, std = float(mmds.mean()), float(mmds.std())
+    return Score(mean, std, mean - Z95 * std / math.sqrt(subsets), mean + Z95 * std / math.sqrt(subsets), len(gen),
+                 False, f"subsets({subsets}x{size}); RBF sigma={sigma:g}, unbiased")
+
+
+__all__ = ["CMMD_SCALE", "CMMD_SIGMA", "KID_RBF_SIGMA", "cmmd_value", "kid_rbf", "rbf_kernel", "rbf_mmd"]
