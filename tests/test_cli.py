@@ -28,8 +28,13 @@ def _digits_folder(folder, n, split="test"):
 def test_ls_lists_every_registry(runner):
     out = runner.invoke(main, ["ls"])
     assert out.exit_code == 0
-    for name in ("dcgan", "lsgan", "mlpgan", "mnist", "ring8", "grid25", "digits8", "image_folder", "fid", "kid",
-                 "prc", "mnist_cnn", "quick"):
+    from ganbench.cli import KINDS
+
+    sections = [line[:-1] for line in out.output.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert sections == list(KINDS)  # every registry, each under its own heading
+    assert {"models", "datasets", "metrics", "extractors", "tasks", "suites"} <= set(sections)
+    for name in ("dcgan", "lsgan", "mlpgan", "mnist", "ring8", "grid25", "digits8", "fid", "kid", "prc", "mnist_cnn",
+                 "unconditional", "quick"):
         assert name in out.output
     tasks = runner.invoke(main, ["ls", "tasks"])
     assert tasks.exit_code == 0 and tasks.output.startswith("tasks:")
