@@ -124,6 +124,21 @@ class Row:
     weights_sha256: str | None = None  # full hash when the row is one weight set
     rank: int | None = None  # None for reference rows
     tied: bool = False  # shares its rank with another row (difference inside the interval)
+    budget: str = "–"  # training budget of a trained model: steps x batch (images seen), seconds, device
+
+
+def training_budget(r: Result) -> str:
+    """What a trained model's row cost: "steps x batch (images seen), seconds of training, device"; "–" for rows
+    ganbench did not train (references, users' models, weight sets fetched from a card)."""
+    train = r.model.train or {}
+    steps, batch = train.get("steps"), train.get("batch_size")
+    if not isinstance(steps, int) or not isinstance(batch, int):
+        return "–"
+    seen = steps * batch
+    images = f"{seen / 1e6:.2f}M" if seen >= 1e6 else f"{seen / 1e3:.0f}k" if seen >= 1e3 else str(seen)
+    seconds = r.timings.get("train")
+    spent = f", {seconds:.0f} s" if isinstance(seconds, (int, float)) and seconds > 0 else ""
+    return f"{steps}×{batch} ({images} img){spent}, {r.provenance.device.split(' ')[0]}"
 
 
 def _seed_group_key(r: Result) -> str:
@@ -145,7 +160,8 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
         first = members[0]
         if len(members) == 1:
             rows.append(Row(first.model.name, first.kind, first.task, first.scores, first.samples.n, 1,
-                            (first.model.weights_sha256 or "–")[:12], [first.run_id], first.model.weights_sha256))
+                            (first.model.weights_sha256 or "–")[:12], [first.run_id], first.model.weights_sha256,
+                            budget=training_budget(first)))
             continue
         scores = {}
         for name in first.scores:
@@ -155,7 +171,8 @@ def aggregate_seeds(results: list[Result]) -> list[Row]:
             scores[name] = Score(mean, std, mean - half, mean + half, first.scores[name].n,
                                  first.scores[name].higher_is_better, f"mean and std over {len(vals)} training seeds")
         rows.append(Row(first.model.name, first.kind, first.task, scores, first.samples.n, len(members),
-                        f"{len(members)} sets", [m.run_id for m in members], None))
+                        f"{len(members)} sets", [m.run_id for m in members], None,
+                        budget=f"{training_budget(first)} each"))
     return rows
 
 
@@ -207,7 +224,8 @@ class Table:
             line: dict[str, Any] = {
                 "rank": r.rank, "tied": r.tied, "dataset": self.dataset.name if self.dataset else None, "task": self.task,
                 "extractor": self.extractor.name if self.extractor else None, "model": r.name, "kind": r.kind,
-                "n": r.n, "seeds": r.seeds, "weights_sha256": r.weights_sha256, "run_ids": ";".join(r.run_ids)}
+                "n": r.n, "seeds": r.seeds, "weights_sha256": r.weights_sha256, "run_ids": ";".join(r.run_ids),
+                "training_budget": r.budget}
             for m in self.metrics:
                 s = r.scores.get(m)
                 line.update({m: s.value if s else None, f"{m}_std": s.std if s else None,
@@ -421,7 +439,7 @@ def _cell(metric: str, score: Score, marks: dict[str, str]) -> str:
     return f"{text} {mark[0]}"
 
 
-def _markdown_table(t: Table, columns: list[str], marks: dict[str, str] | None = None) -> str:
+def _markdown_table(t: Table, columns: list[str], marks: dict[str, str] | None = None, budget: bool = False) -> str:
     marks = {} if marks is None else marks
     lines = []
     for r in t.rows:
@@ -430,8 +448,11 @@ def _markdown_table(t: Table, columns: list[str], marks: dict[str, str] | None =
         for c in columns:
             line[f"{c} {_arrow(t, c)}"] = _cell(c, r.scores[c], marks) if c in r.scores else "–"
         line.update({"n": r.n, "seeds": r.seeds, "weights": r.weights})
+        if budget:
+            line["training budget"] = r.budget
         lines.append(line)
-    return pd.DataFrame(lines).to_markdown(index=False, colalign=["right", "left", "left"] + ["right"] * (len(lines[0]) - 3))
+    align = ["right", "left", "left"] + ["right"] * (len(lines[0]) - 3 - bool(budget)) + (["left"] if budget else [])
+    return pd.DataFrame(lines).to_markdown(index=False, colalign=align)
 
 
 def _spread_legend(marks: dict[str, str]) -> str:
@@ -470,7 +491,7 @@ def render_markdown(results: list[Result], title: str = "Leaderboard", sort: str
         out += [_table_title(t), "", describe_reference(t) + sort_note, ""]
         marks: dict[str, str] = {}
         if fidelity:
-            out += [_markdown_table(t, fidelity, marks), ""]
+            out += [_markdown_table(t, fidelity, marks, budget=any(r.budget != "–" for r in t.rows)), ""]
         if diversity:
             out += ["Diversity, mode collapse and memorisation:", "", _markdown_table(t, diversity, marks), ""]
         if marks:
