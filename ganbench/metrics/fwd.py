@@ -27,7 +27,7 @@ from ganbench.metrics.fidelity import bootstrap_interval
 from ganbench.results.schema import Score
 
 MAX_LEVEL = 4  # the reference's default --max_level
-FWD_BOOTSTRAP = 100  # bootstrap replicates for the interval
+FWD_BOOTSTRAP = 50  # bootstrap replicates for the interval
 
 
 def packet_level(height: int, width: int, max_level: int = MAX_LEVEL) -> int:
@@ -45,15 +45,14 @@ def haar_packets(images: torch.Tensor, level: int) -> torch.Tensor:
     read as RGB in [0, 1]."""
     if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"FWD takes uint8 NCHW images with 1 or 3 channels, got {images.dtype} {tuple(images.shape)}")
-    x = images.double() / 255.0
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    x = x.unsqueeze(1)  # (N, packets, C, H, W)
+    x = (images.double() / 255.0).unsqueeze(1)  # (N, packets, C, H, W)
     for _ in range(level):
         a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
         c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
         x = torch.stack([a + b + c + d, a - b + c - d, a + b - c - d, a - b - c + d], dim=2) / 2
         x = x.flatten(1, 2)
+    if x.shape[2] == 1:  # grey: the transform is per channel, so repeat the coefficients rather than the pixels
+        x = x.expand(-1, -1, 3, -1, -1)
     return x.flatten(2)
 
 
@@ -61,8 +60,8 @@ def packet_gaussians(packets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     """Per-packet mean (P, D) and unbiased covariance (P, D, D) of (N, P, D) coefficients."""
     n = packets.shape[0]
     mu = packets.mean(0)
-    centred = packets - mu
-    return mu, torch.einsum("npi,npj->pij", centred, centred) / (n - 1)
+    centred = (packets - mu).transpose(0, 1)  # (P, N, D): one batched product per packet
+    return mu, centred.transpose(1, 2) @ centred / (n - 1)
 
 
 def _symmetric_sqrt(sigma: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ganbench.metrics.fidelity import bootstrap_interval
 from ganbench.results.schema import Score
 
-VENDI_BOOTSTRAP = 50  # bootstrap replicates for the interval
+VENDI_BOOTSTRAP = 30  # bootstrap replicates for the interval
 PIXEL_SIDE = 32  # pixel Vendi: larger images are area-averaged down to this side
 
 
@@ -62,12 +62,16 @@ def vendi_score(features: torch.Tensor | np.ndarray, seed: int = 0, bootstrap: i
         raise ValueError(f"the Vendi score needs at least 2 samples, got {n}")
     value = vendi_from_rows(x)
     rng = np.random.default_rng(seed)
-    gram = x @ x.T if n <= d else None  # n <= d: each replicate indexes the sample Gram matrix
+    gram = x @ x.T if n <= d else None
     reps = np.empty(bootstrap)
     for i in range(bootstrap):
         idx = rng.integers(0, n, n)
         if gram is not None:
-            reps[i] = entropy_exp(scipy.linalg.eigvalsh(gram[np.ix_(idx, idx)] / n, check_finite=False))
+            # n <= d: a replicate repeats sample u c_u times; K[idx][:, idx] / n has the nonzero eigenvalues of
+            # C^(1/2) K[u][:, u] C^(1/2) / n over the distinct samples (about 63% of n: a quarter of the work)
+            u, c = np.unique(idx, return_counts=True)
+            w = np.sqrt(c)
+            reps[i] = entropy_exp(scipy.linalg.eigvalsh(gram[np.ix_(u, u)] * np.outer(w, w) / n, check_finite=False))
         else:
             reps[i] = vendi_from_rows(x[idx])
     std, lo, hi = bootstrap_interval(reps)
