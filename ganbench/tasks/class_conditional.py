@@ -1,7 +1,11 @@
 """``class_conditional``: a generator given a class label (the conditional DCGAN, or a user's model whose
 ``sample(n, seed, labels=...)`` draws the requested classes).
 
-Outputs are ``model.sample(n, seed)``, every class equally often, scored by the sample metrics. The model score is
+Outputs are ``model.sample(n, seed, labels=...)`` with sample i of class ``i % n_classes`` (``conditional_samples``;
+plain ``model.sample(n, seed)`` for a model without ``labels``), scored by the sample metrics. The labels travel with
+the samples (``SampleSet.extras["labels"]``; the real row's are the held-out split's), so the sample metrics include the
+intra-class FID (StudioGAN's definition, ``ganbench.metrics.intra_fid``: the mean over classes of the FID between the
+samples of a class and the reference images of that class) on the protocol's extractor. The model score is
 the Classification Accuracy Score (Ravuri & Vinyals 2019, ``ganbench.metrics.cas``): a classifier trained on
 labelled samples, tested on the real held-out split, beside the same classifier trained on real data and on real +
 generated data. Main check: CAS above chance (1 / classes); and FID below an untrained network's where the suite
@@ -11,13 +15,14 @@ has one.
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 import torch
 
-from ganbench.results.schema import Result, Score
-from ganbench.tasks.base import REAL, UNTRAINED, Check, SampleSet, Task, TaskData, register_task
-from ganbench.tasks.unconditional import drawn_samples
+from ganbench.results.schema import Result, SampleInfo, Score
+from ganbench.tasks.base import REAL, UNTRAINED, Check, ReferenceRow, SampleSet, Task, TaskData, register_task
+from ganbench.tasks.unconditional import drawn_samples, reference_image_extras
 
 
 def conditional_samples(sampler: Any, n: int, seed: int, n_classes: int, batch_size: int = 500
@@ -49,7 +54,27 @@ class ClassConditional(Task):
     main_metric = "cas"
 
     def draw(self, model: Any, data: TaskData, n: int, seed: int) -> SampleSet:
-        return drawn_samples(model, n, seed)
+        n_classes = getattr(getattr(model, "config", None), "n_classes", None)
+        takes_labels = "labels" in inspect.signature(model.sample).parameters
+        if n_classes is None or not takes_labels or n < n_classes:
+            return drawn_samples(model, n, seed)
+        t0 = time.perf_counter()
+        images, labels = conditional_samples(model, n, seed, int(n_classes))
+        info = SampleInfo(len(images), "generator", seed=seed, model=getattr(model, "name", None),
+                          weights_sha256=getattr(model, "weights_sha256", None))
+        return SampleSet(images, info, time.perf_counter() - t0, extras={"labels": labels})
+
+    def metric_extras(self, samples: SampleSet, data: TaskData, row: ReferenceRow | None) -> dict[str, Any]:
+        """The reference images (FWD), and for intra-class FID the class of every output (drawn for, or the held-out
+        split's for the real row) with the reference split's labels."""
+        extras = reference_image_extras(data)
+        labels = samples.extras.get("labels")
+        if row is REAL and data.heldout is not None and data.heldout.labels is not None:
+            labels = data.heldout.labels[:len(samples)]
+        ref_labels = getattr(data.reference, "labels", None)  # a statistics-file reference has none
+        if labels is not None and ref_labels is not None and len(labels) == len(samples):
+            extras.update(labels=torch.as_tensor(labels).long(), ref_labels=torch.as_tensor(ref_labels).long())
+        return extras
 
     def model_scores(self, model: Any, samples: SampleSet, data: TaskData, seed: int) -> dict[str, Score]:
         from ganbench.metrics.cas import classification_accuracy_scores
