@@ -48,10 +48,11 @@ def test_decision_rule_matches_hand_computation():
     assert gate.decide("nn_ratio", _s(1.0, None, True), _s(2.0, None, True), gate.MetricRule(abs=0.5), z).verdict \
         == gate.REGRESSED
     assert gate.decide("fid", _s(11.0, 0.3), _s(10.0, 0.4), gate.MetricRule(skip=True), z).verdict == gate.NOT_GATED
-    # zero spreads: any worse value regresses, an equal one passes; an infinite KL regresses
+    # zero spreads: any worse value regresses, an equal one passes; an infinite KL is no comparison at all (an error,
+    # exit 2), never a pass
     assert gate.decide("modes", _s(7.0, 0.0, True), _s(8.0, 0.0, True), rule, z).verdict == gate.REGRESSED
     assert gate.decide("modes", _s(8.0, 0.0, True), _s(8.0, 0.0, True), rule, z).verdict == gate.PASS
-    assert gate.decide("reverse_kl", _s(math.inf, 0.0), _s(0.04, 0.007), rule, z).verdict == gate.REGRESSED
+    assert gate.decide("reverse_kl", _s(math.inf, 0.0), _s(0.04, 0.007), rule, z).verdict == gate.INVALID
 
 
 def test_bonferroni_counts_only_gated_metrics(make_result):
