@@ -255,10 +255,15 @@ def test_intra_fid_of_a_class_swapped_generator_is_large_while_fid_stays_small()
     assert ifid_swapped.ci_low <= ifid_swapped.ci_high and "10 classes" in ifid_swapped.method
 
 
-def test_intra_fid_refuses_a_class_the_reference_lacks():
-    with pytest.raises(ValueError, match="class 3"):
-        intra_fid.intra_class_fid(gaussian(8, 2, 0), torch.tensor([0, 0, 3, 3, 1, 1, 0, 1]), gaussian(6, 2, 1),
-                                  torch.tensor([0, 0, 1, 1, 0, 1]))
+def test_intra_fid_leaves_out_a_class_without_two_samples_and_says_so():
+    gen, ref = gaussian(8, 2, 0), gaussian(6, 2, 1)
+    labels, ref_labels = torch.tensor([0, 0, 3, 3, 1, 1, 0, 1]), torch.tensor([0, 0, 1, 1, 0, 1])
+    s = intra_fid.intra_class_fid(gen, labels, ref, ref_labels, bootstrap=2)
+    per_class = [frechet_distance(GaussianStats.from_features(gen[labels == c]),
+                                  GaussianStats.from_features(ref[ref_labels == c])) for c in (0, 1)]
+    assert s.value == pytest.approx(float(np.mean(per_class)), rel=1e-12) and "left out: [3]" in s.method
+    with pytest.raises(ValueError, match="no class"):
+        intra_fid.intra_class_fid(gen, torch.full((8,), 3), ref, ref_labels)
 
 
 # ------------------------------------------------------------------------------------------------------- sFID

@@ -30,25 +30,29 @@ def intra_class_fid(gen: torch.Tensor, gen_labels: torch.Tensor, ref: torch.Tens
                     seed: int = 0, bootstrap: int = INTRA_FID_BOOTSTRAP) -> Score:
     """Mean over the drawn classes of the FID between generated and reference features of that class.
 
+    A drawn class with fewer than 2 generated or 2 reference samples has no Gaussian fit: it is left out, and the
+    score's method names it.
+
     Raises:
-        ValueError: Labels that do not match the features, or a drawn class with fewer than 2 generated or reference
-            samples.
+        ValueError: Labels that do not match the features, or no class with 2 samples on both sides.
     """
     gen_labels, ref_labels = torch.as_tensor(gen_labels).long(), torch.as_tensor(ref_labels).long()
     if gen_labels.shape != (len(gen),) or ref_labels.shape != (len(ref),):
         raise ValueError(f"labels must be one per sample: {tuple(gen_labels.shape)} for {len(gen)} generated, "
                          f"{tuple(ref_labels.shape)} for {len(ref)} reference")
-    classes = torch.unique(gen_labels).tolist()
     x, y = gen.double(), ref.double()
-    per_class, refs = [], []
-    for c in classes:
+    per_class, refs, left_out = [], [], []
+    for c in torch.unique(gen_labels).tolist():
         g_idx = torch.nonzero(gen_labels == c).flatten()
         r = y[ref_labels == c]
-        if len(g_idx) < 2 or len(r) < 2:
-            raise ValueError(f"intra-class FID needs at least 2 generated and 2 reference samples of every class; class "
-                             f"{c} has {len(g_idx)} generated and {len(r)} reference")
+        if len(g_idx) < 2 or len(r) < 2:  # no Gaussian fit: a class a small real row happens to hold once
+            left_out.append(c)
+            continue
         per_class.append(g_idx)
         refs.append(GaussianStats.from_features(r, with_root=True))
+    if not per_class:
+        raise ValueError("intra-class FID needs at least 2 generated and 2 reference samples of some class; no class "
+                         "has them")
     value = float(np.mean([frechet_distance(GaussianStats.from_features(x[i]), s) for i, s in zip(per_class, refs)]))
     rng = np.random.default_rng(seed)
     reps = np.empty(bootstrap)
@@ -56,8 +60,9 @@ def intra_class_fid(gen: torch.Tensor, gen_labels: torch.Tensor, ref: torch.Tens
         reps[b] = np.mean([frechet_distance(GaussianStats.from_features(x[i[rng.integers(0, len(i), len(i))]]), s)
                            for i, s in zip(per_class, refs)])
     std, lo, hi = bootstrap_interval(reps)
-    return Score(value, std, lo, hi, len(gen), False,
-                 f"bootstrap({bootstrap}) over generated samples within each class; mean over {len(classes)} classes")
+    skipped = f" ({len(left_out)} with fewer than 2 samples left out: {left_out})" if left_out else ""
+    return Score(value, std, lo, hi, len(gen), False, f"bootstrap({bootstrap}) over generated samples within each "
+                 f"class; mean over {len(per_class)} classes{skipped}")
 
 
 __all__ = ["INTRA_FID_BOOTSTRAP", "intra_class_fid"]
