@@ -436,3 +436,24 @@ def test_unconditional_task_hands_reference_images_but_not_for_points():
     assert task.metric_extras(None, data, None)["ref_images"] is images
     points = TaskData("ring8", _split(torch.randn(10, 2), None, "train"), "train", None, None, None)
     assert task.metric_extras(None, points, None) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry_name", ["dcgan", "cdcgan"])
+def test_evaluate_computes_the_cheap_new_metrics_by_default(entry_name):
+    # through the one evaluation path: the defaults of the task, on mnist_cnn features
+    import ganbench.zoo  # noqa: F401
+    from ganbench.evaluate import Protocol, evaluate
+    from ganbench.registry import MODELS
+
+    entry = MODELS.get(entry_name)
+    cfg = entry.make_config("tiny")
+    torch.manual_seed(0)
+    model = entry.wrap(cfg, entry.build_generator(cfg))
+    result = evaluate(Protocol("mnist", "mnist_cnn", 100, seed=0, resolution=32), model=model, progress=False)
+    expected = {"vendi", "vendi_pixels", "rbf_mmd", "kid_rbf", "swd", "swd_approx", "fwd"}
+    expected |= {"intra_fid"} if entry_name == "cdcgan" else set()
+    assert expected <= set(result.scores) and "ppl" not in result.scores and "sfid" not in result.scores
+    for name in expected:
+        s = result.scores[name]
+        assert math.isfinite(s.value) and s.n == 100 and s.method, name
