@@ -1,4 +1,4 @@
-"""Fréchet distance between Gaussian fits of feature sets (Heusel et al. 2017), and FID-infinity.
+"""Fréchet distance between Gaussian fits of feature sets (Heusel et al. 2017), its jackknife, and FID-infinity.
 
 The trace term tr((S_g S_r)^(1/2)) is computed from a factor F of the reference covariance, F F^T = S_r:
 the eigenvalues of the symmetric F^T S_g F equal those of S_g S_r, so the trace term is the sum of their
@@ -9,25 +9,58 @@ products), and otherwise, for the near-singular covariances of fewer samples tha
 symmetric PSD square root. Either way the result stays real where scipy's ``sqrtm`` (used by pytorch-fid
 and the TF reference) returns complex parts that are then dropped. torch-fidelity's
 ``fid_statistics_to_metric`` (eigenvalues of the non-symmetric S_g S_r) agrees to 1e-6 on
-well-conditioned inputs (tests). At 2048-d on these 2 cores: 0.8 s per distance with the Cholesky factor
-cached, 0.95 s with the square root (``benchmarks/inception_speed.py``).
+well-conditioned inputs (tests).
+
+Round-off (ganbench issue 16, item 7). With fewer samples than dimensions, F^T S_g F has D - N + 1 zero
+eigenvalues that the solver returns as +-1e-16 ||M||; every peer library takes the square roots of the
+positive ones, about 1e-8 each, and identical inputs gave FID = -7.6e-6. Eigenvalues below the solver's
+precision bound (max(D, N) * eps * the largest eigenvalue, LAPACK's own rank tolerance) are dropped here,
+and the same bound drops the round-off eigenvalues of a singular reference's square root. Where the
+result lies within its own round-off bound of zero (identical or nearly identical inputs, whose small
+eigenvalues squaring has pushed below precision), the trace term is recomputed without squaring, as the
+nuclear norm of G^T F (G G^T = S_g) by a singular value decomposition: identical inputs give |FID| < 1e-9
+at any N and D (tests).
+
+The interval (issue 16, item 1). A bootstrap that resamples generated features with replacement inflates
+FID when N is near D (duplicates lower the rank), so its interval missed the value it was built around
+(on 2000 x 2048 Gaussians: value 641, interval [897, 927]), and it cost 100 FIDs. Here the generated
+samples are split into ``JACKKNIFE_GROUPS`` random groups and FID is recomputed with each group left out
+(delete-a-group jackknife; Quenouille 1956, Tukey 1958): every replicate is one more eigendecomposition from
+sums already accumulated (the group scatter matrices add up to the covariance), and the jackknife
+variance (G-1)/G sum (FID_(g) - mean)^2 gives a t(G-1) interval for the expected FID at this sample count,
+reference fixed. ``benchmarks/interval_coverage.py`` measures its coverage on Gaussians and on real
+feature pools (``benchmarks/results/interval_coverage.md``). When fewer samples than dimensions remain,
+a replicate's trace term is computed on the N x N side (eigenvalues of (X_c F)(X_c F)^T; Mathiasen &
+Hvilshøj 2020's fast FID), which is cheaper there.
 
 FID-infinity (Chong & Forsyth 2020, "Effectively Unbiased FID and Inception Score and where to find
-them"): FID is biased upwards by a term linear in 1/N; FID at several sample counts N is fitted by a line
-in 1/N and extrapolated to 1/N = 0. The paper uses N from 5000 to 50000; ganbench scales the grid to the
-samples it has (from N/5 to N) and reports the intercept's standard error as the spread.
+them"): FID is biased upwards by a term linear in 1/N, and FID at 1/N = 0 is the unbiased value. The paper
+fits a line through FIDs at 15 sample counts from 5000 to 50000; scaled down to the samples at hand (N/5 to
+N) that fit is biased where the 1/N law only holds near N, and the regression's standard error is not
+the sampling spread (measured coverage 0-70%). ganbench extrapolates the same line locally, through FID at
+N and the mean of the jackknife replicates at N (G-1)/G (Quenouille's bias-corrected estimate, G FID - (G-1)
+mean FID_(g)), with a delete-2 jackknife standard error; the next-order (quadratic) extrapolation through
+the delete-2 mean measures how far the line is from the curve, and when that exceeds half a standard
+error the value is reported without an interval (the extrapolation is not trusted at this N).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
+import scipy.stats
 import torch
 
 from ganbench.results.schema import Score
+
+EPS = float(np.finfo(np.float64).eps)
+JACKKNIFE_GROUPS = 10  # groups of the delete-a-group jackknife (FID, FID-infinity)
+CURVATURE_LIMIT = 0.5  # FID-infinity: largest |quadratic - linear extrapolation| / standard error with an interval
 
 
 @dataclass(frozen=True)
@@ -71,6 +104,12 @@ class GaussianStats:
         return GaussianStats(self.mu, self.sigma, self.n, root, is_cholesky)
 
 
+def precision_bound(largest: float, size: int) -> float:
+    """Eigenvalues of a symmetric matrix of order ``size`` below this are round-off: size * eps * largest
+    (LAPACK's and numpy's rank tolerance)."""
+    return size * EPS * max(float(largest), 0.0)
+
+
 def covariance_root(sigma: np.ndarray) -> tuple[np.ndarray, bool]:
     """(F, is_cholesky) with F F^T = sigma: the Cholesky factor if sigma is positive definite.
 
@@ -84,52 +123,210 @@ def covariance_root(sigma: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def symmetric_sqrt(sigma: np.ndarray) -> np.ndarray:
-    """The PSD square root of a symmetric matrix; eigenvalues below zero (round-off) are clipped."""
+    """The PSD square root of a symmetric matrix; eigenvalues below the precision bound (round-off, including the
+    negative ones) count as zero."""
     w, v = np.linalg.eigh((sigma + sigma.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    w = np.where(w > precision_bound(w[-1], len(w)), w, 0.0)
+    return (v * np.sqrt(w)) @ v.T
 
 
-def frechet_distance(gen: GaussianStats, ref: GaussianStats) -> float:
-    """||mu_g - mu_r||^2 + tr(S_g) + tr(S_r) - 2 tr((F^T S_g F)^(1/2)), F F^T = S_r (cached on ``ref``)."""
-    if gen.mu.shape != ref.mu.shape:
-        raise ValueError(f"feature dimensions differ: generated {gen.mu.shape[0]}, reference {ref.mu.shape[0]}")
-    ref = ref.with_root()
+def sqrt_trace(eigenvalues: np.ndarray, size: int) -> tuple[float, float]:
+    """(sum of the square roots of the eigenvalues above the precision bound, a bound on its round-off error).
+
+    An eigenvalue is known to about the bound t (``precision_bound``): one below it contributes at most sqrt(t),
+    one above it e at most t / (2 sqrt(e)).
+    """
+    e = np.asarray(eigenvalues, dtype=np.float64)
+    if e.size == 0:
+        return 0.0, 0.0
+    tol = precision_bound(e.max(), size)
+    kept = e[e > tol]
+    error = (e.size - kept.size) * math.sqrt(tol) + float((tol / (2 * np.sqrt(kept))).sum())
+    return float(np.sqrt(kept).sum()), error
+
+
+def _gen_ref_matrix(gen_sigma: np.ndarray, ref: GaussianStats) -> np.ndarray:
+    """F^T S_g F, whose eigenvalues are those of S_g S_r; only its lower triangle is meaningful."""
     if ref.root_is_cholesky:
         # dsygst (itype 2) overwrites the lower triangle of S_g with L^T S_g L, exploiting both symmetry
         # and the triangle: a quarter of the flops of two general matrix products.
-        m, info = scipy.linalg.lapack.dsygst(np.array(gen.sigma, order="F"), np.asfortranarray(ref.root),
+        m, info = scipy.linalg.lapack.dsygst(np.array(gen_sigma, order="F"), np.asfortranarray(ref.root),
                                              itype=2, lower=1, overwrite_a=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"LAPACK dsygst failed with info={info}")
-    else:
-        m = ref.root.T @ gen.sigma @ ref.root
+        return m
+    return ref.root.T @ gen_sigma @ ref.root
+
+
+def trace_term(gen_sigma: np.ndarray, ref: GaussianStats) -> tuple[float, float]:
+    """(tr((S_g S_r)^(1/2)), its round-off bound) from the D x D side, F cached on ``ref``."""
+    m = _gen_ref_matrix(gen_sigma, ref.with_root())
     # LAPACK's MRRR driver (dsyevr): the fastest symmetric eigenvalue solver here (0.6 s against numpy's
     # 0.8 s at 2048-d on 2 cores), same eigenvalues to round-off. It reads the lower triangle only, which
     # is all dsygst writes, and the round-off asymmetry of the general product needs no symmetrising copy.
     eig = scipy.linalg.eigvalsh(m, lower=True, driver="evr", check_finite=False, overwrite_a=True)
-    tr_covmean = np.sqrt(np.clip(eig, 0, None)).sum()
-    diff = gen.mu - ref.mu
-    return float(diff @ diff + np.trace(gen.sigma) + np.trace(ref.sigma) - 2 * tr_covmean)
+    return sqrt_trace(eig, len(eig))
 
 
-def fid_infinity(gen: torch.Tensor, ref: GaussianStats, points: int = 8, min_fraction: float = 0.2,
-                 seed: int = 0) -> Score:
-    """FID extrapolated to infinitely many generated samples from FIDs at ``points`` sample counts."""
-    n = len(gen)
-    lo = max(int(n * min_fraction), 2)
-    if n < 10 or lo >= n:
-        raise ValueError(f"FID-infinity needs at least 10 generated samples, got {n}")
+def trace_term_rows(rows: np.ndarray) -> tuple[float, float]:
+    """The trace term from the N x N side: ``rows`` = (X - mean) F / sqrt(n - 1), n x D with n < D; the nonzero
+    eigenvalues of rows^T rows = F^T S_g F are those of rows rows^T (Mathiasen & Hvilshøj 2020)."""
+    gram = rows @ rows.T
+    eig = scipy.linalg.eigvalsh(gram, lower=True, driver="evr", check_finite=False, overwrite_a=True)
+    return sqrt_trace(eig, max(rows.shape))
+
+
+def trace_term_exact(gen_sigma: np.ndarray, ref: GaussianStats) -> float:
+    """The trace term as the nuclear norm of G^T F (G G^T = S_g): singular values, so nothing is squared and small
+    eigenvalues keep their relative precision. About five times the cost of ``trace_term``."""
+    g, _ = covariance_root(gen_sigma)
+    sv = scipy.linalg.svdvals(g.T @ ref.with_root().root, check_finite=False)
+    if sv.size == 0 or sv[0] <= 0:
+        return 0.0
+    return float(sv[sv > len(sv) * EPS * sv[0]].sum())
+
+
+def frechet_distance(gen: GaussianStats, ref: GaussianStats) -> float:
+    """||mu_g - mu_r||^2 + tr(S_g) + tr(S_r) - 2 tr((F^T S_g F)^(1/2)), F F^T = S_r (cached on ``ref``).
+
+    Where the result lies within its round-off bound of zero, the trace term is recomputed by ``trace_term_exact``.
+    """
+    if gen.mu.shape != ref.mu.shape:
+        raise ValueError(f"feature dimensions differ: generated {gen.mu.shape[0]}, reference {ref.mu.shape[0]}")
     ref = ref.with_root()
-    ns = np.unique(np.linspace(lo, n, points).astype(int))
-    rng = np.random.default_rng(seed)
-    x = gen.double()
-    fids = np.array([frechet_distance(GaussianStats.from_features(x[rng.permutation(n)[:k]]), ref) for k in ns])
-    design = np.stack([np.ones(len(ns)), 1.0 / ns], axis=1)
-    coef, _, _, _ = np.linalg.lstsq(design, fids, rcond=None)
-    resid = fids - design @ coef
-    dof = max(len(ns) - 2, 1)
-    cov = (resid @ resid / dof) * np.linalg.inv(design.T @ design)
-    se = float(np.sqrt(max(cov[0, 0], 0.0)))
-    value = float(coef[0])
-    return Score(value, se, value - 1.96 * se, value + 1.96 * se, n, False,
-                 f"linear fit in 1/N over N={ns[0]}..{ns[-1]} ({len(ns)} points); std = intercept standard error")
+    diff = gen.mu - ref.mu
+    rest = float(diff @ diff + np.trace(gen.sigma) + np.trace(ref.sigma))
+    tr, error = trace_term(gen.sigma, ref)
+    if rest - 2 * tr <= 8 * error:
+        tr = trace_term_exact(gen.sigma, ref)
+    return rest - 2 * tr
+
+
+class GroupedFeatures:
+    """Generated features split into random groups, with each group's sums, so that the Fréchet distance of any
+    union of groups costs one eigendecomposition (and no pass over the features).
+
+    Each group keeps its count, its sum and its scatter about the overall mean m; a union U has mean
+    mu_U = sum_U / n_U and scatter sum_g C_g - n_U (mu_U - m)(mu_U - m)^T. Computing the group scatters costs one
+    covariance (N D^2). For unions smaller than D the trace term is taken on the N x N side from the rows of
+    (X - m) F, computed once (N D^2) when first needed.
+    """
+
+    def __init__(self, features: torch.Tensor | np.ndarray, ref: GaussianStats, groups: int, seed: int):
+        x = features.double() if torch.is_tensor(features) else torch.from_numpy(np.asarray(features, np.float64))
+        n = x.shape[0]
+        if n < 2 * groups:
+            raise ValueError(f"a {groups}-group jackknife needs at least {2 * groups} samples, got {n}")
+        self.ref = ref.with_root()
+        self.n, self.dim = n, x.shape[1]
+        order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
+        self.members = [order[g::groups] for g in range(groups)]  # sizes differ by at most one
+        self.centre = x.mean(0)
+        self.counts = np.array([len(m) for m in self.members])
+        self.sums, self.scatters = [], []
+        for m in self.members:
+            c = x[m] - self.centre
+            self.sums.append(c.sum(0).numpy())  # sums of the centred rows
+            self.scatters.append((c.T @ c).numpy())
+        self._x = x
+        self._rows: np.ndarray | None = None
+
+    @property
+    def groups(self) -> int:
+        return len(self.members)
+
+    def _centred_rows_times_root(self) -> np.ndarray:
+        if self._rows is None:
+            self._rows = ((self._x - self.centre) @ torch.from_numpy(self.ref.root)).numpy()
+        return self._rows
+
+    def fid_without(self, left_out: tuple[int, ...] = ()) -> float:
+        """Fréchet distance of the samples outside the groups ``left_out``."""
+        keep = [g for g in range(self.groups) if g not in left_out]
+        n = int(self.counts[keep].sum())
+        shift = sum(self.sums[g] for g in keep) / n  # mean of the union minus the overall mean
+        mu = self.centre.numpy() + shift
+        scatter_trace = sum(float(np.trace(self.scatters[g])) for g in keep) - n * float(shift @ shift)
+        diff = mu - self.ref.mu
+        rest = float(diff @ diff) + scatter_trace / (n - 1) + float(np.trace(self.ref.sigma))
+        if n < self.dim:  # the N x N side is cheaper: (n^2 D + n^3) against D^3
+            idx = torch.cat([self.members[g] for g in keep]).numpy()
+            rows = self._centred_rows_times_root()[idx]
+            rows = (rows - rows.mean(0)) / math.sqrt(n - 1)
+            tr, _ = trace_term_rows(rows)
+        else:
+            scatter = sum(self.scatters[g] for g in keep) - n * np.outer(shift, shift)
+            tr, _ = trace_term(scatter / (n - 1), self.ref)
+        return rest - 2 * tr
+
+    def delete_one(self) -> np.ndarray:
+        """FID with each group left out in turn, (G,)."""
+        return np.array([self.fid_without((g,)) for g in range(self.groups)])
+
+    def delete_two(self) -> np.ndarray:
+        """FID with each pair of groups left out, (G, G) symmetric with NaN on the diagonal."""
+        out = np.full((self.groups, self.groups), np.nan)
+        for a, b in itertools.combinations(range(self.groups), 2):
+            out[a, b] = out[b, a] = self.fid_without((a, b))
+        return out
+
+
+def jackknife_std(replicates: np.ndarray) -> float:
+    """Delete-a-group jackknife standard error: sqrt((G-1)/G sum (r_g - mean)^2)."""
+    r = np.asarray(replicates, dtype=np.float64)
+    g = len(r)
+    return float(math.sqrt((g - 1) / g * ((r - r.mean()) ** 2).sum()))
+
+
+def t_quantile(groups: int) -> float:
+    """97.5th percentile of Student's t with groups - 1 degrees of freedom (the jackknife's)."""
+    return float(scipy.stats.t.ppf(0.975, groups - 1))
+
+
+def fid_with_jackknife(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, groups: int = JACKKNIFE_GROUPS,
+                       gen_stats: GaussianStats | None = None) -> tuple[Score, GroupedFeatures]:
+    """FID with its delete-a-group jackknife interval, and the grouped features (FID-infinity reuses them)."""
+    ref = ref.with_root()
+    value = frechet_distance(gen_stats if gen_stats is not None else GaussianStats.from_features(gen), ref)
+    grouped = GroupedFeatures(gen, ref, groups, seed)
+    std = jackknife_std(grouped.delete_one())
+    half = t_quantile(groups) * std
+    return (Score(value, std, max(value - half, 0.0), value + half, len(gen), False,
+                  f"jackknife({groups} groups) over generated samples, reference fixed; t({groups - 1}) 95% "
+                  f"interval for the expected FID at this sample count"), grouped)
+
+
+def fid_infinity(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, groups: int = JACKKNIFE_GROUPS,
+                 grouped: GroupedFeatures | None = None) -> Score:
+    """FID extrapolated to infinitely many generated samples along the line in 1/N through FID at N and at
+    N (G-1)/G (see the module docstring), with a delete-2 jackknife interval when the extrapolation is trusted."""
+    n = len(gen)
+    if n < 2 * groups:
+        raise ValueError(f"FID-infinity needs at least {2 * groups} generated samples, got {n}")
+    grouped = grouped if grouped is not None else GroupedFeatures(gen, ref, groups, seed)
+    g = grouped.groups
+    f0 = grouped.fid_without(())
+    f1 = grouped.delete_one()
+    f2 = grouped.delete_two()
+    value = g * f0 - (g - 1) * f1.mean()
+    # the estimate with group h left out, from the pairs: (G-1) FID_(h) - (G-2) mean_{g != h} FID_(h,g)
+    reps = np.array([(g - 1) * f1[h] - (g - 2) * np.nanmean(f2[h]) for h in range(g)])
+    std = jackknife_std(reps)
+    # quadratic in 1/n through n, n(G-1)/G and n(G-2)/G: the next-order extrapolation
+    ns = np.array([n, n * (g - 1) / g, n * (g - 2) / g], dtype=np.float64)
+    design = np.stack([np.ones(3), 1 / ns, 1 / ns ** 2], axis=1)
+    quadratic = float(np.linalg.solve(design, np.array([f0, f1.mean(), np.nanmean(f2)]))[0])
+    curvature = abs(quadratic - value)
+    method = (f"jackknife extrapolation to 1/N = 0 through FID at N and {g - 1}/{g} N ({g} groups); std: delete-2 "
+              f"jackknife; next-order term {curvature:.3g}")
+    if curvature > CURVATURE_LIMIT * std:
+        return Score(value, None, None, None, n, False,
+                     method + f" exceeds {CURVATURE_LIMIT} standard error ({std:.3g}): the linear extrapolation is "
+                              f"not trusted at this N, no interval")
+    half = t_quantile(g) * std
+    return Score(value, std, value - half, value + half, n, False, method + f"; t({g - 1}) 95% interval")
+
+
+__all__ = ["CURVATURE_LIMIT", "GaussianStats", "GroupedFeatures", "JACKKNIFE_GROUPS", "covariance_root",
+           "fid_infinity", "fid_with_jackknife", "frechet_distance", "jackknife_std", "precision_bound", "sqrt_trace",
+           "symmetric_sqrt", "t_quantile", "trace_term", "trace_term_exact", "trace_term_rows"]
