@@ -27,7 +27,7 @@ from ganbench.paths import cache_dir
 from ganbench.registry import EXTRACTORS
 from ganbench.results.store import atomic_path
 
-CACHE_VERSION = "1"  # bump when extraction changes in a way that the key does not capture
+CACHE_VERSION = "2"  # bump when extraction changes in a way the key does not capture (2: Inception's spatial layer)
 
 
 _register_fidelity("ganbench-mnist-cnn", MnistCNNFeatureExtractor)

@@ -48,12 +48,14 @@ class DigitNet(nn.Module):
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """uint8 NCHW (1 or 3 channels, any size) -> float 1x32x32 in [-1, 1].
+    """uint8 NCHW (1 or 3 channels, any size) -> float 1x32x32 in [-1, 1]; float images in [0, 255] are read the
+    same way (perceptual path length differentiates images that rounding to uint8 would erase).
 
     RGB is reduced to ITU-R 601 luma; other sizes are resized bilinearly (antialiased when shrinking).
     """
-    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"mnist_cnn expects uint8 NCHW images with 1 or 3 channels, got "
+    if not (images.dtype == torch.uint8 or images.dtype.is_floating_point) or images.dim() != 4 \
+            or images.shape[1] not in (1, 3):
+        raise ValueError(f"mnist_cnn expects uint8 (or float in [0, 255]) NCHW images with 1 or 3 channels, got "
                          f"{images.dtype} {tuple(images.shape)}")
     x = images.float()
     if x.shape[1] == 3:
