@@ -29,6 +29,7 @@ from ganbench.data.reference import StatsReference, load_stats, parse_reference
 from ganbench.features import ExtractorSpec, extract, get_extractor, reference_features, reference_key
 from ganbench.metrics import MetricInputs, compute, get_metric, metrics_for
 from ganbench.metrics.frechet import GaussianStats
+from ganbench.metrics.threads import metric_threads
 from ganbench.paths import cache_dir
 from ganbench.protocols import Protocol
 from ganbench.results.schema import DatasetInfo, ExtractorInfo, ModelInfo, Result, make_result
@@ -132,7 +133,8 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
                           images=samples.outputs if samples.outputs.dtype == torch.uint8 else None,
                           ref_stats=ref_stats, gen_stats=gen_stats, classifier=spec.name, **extras)
     names, skipped = _metric_names(protocol, task, families, inputs)
-    scores = compute(names, inputs)
+    with metric_threads():  # the metric stage's BLAS/OpenMP pools sized to the free cores (issue 16, item 6)
+        scores = compute(names, inputs)
     timings["metrics"] = time.perf_counter() - t0
     if model is not None and ref_row is None:
         t0 = time.perf_counter()

@@ -110,7 +110,7 @@ def test_scores_agree_with_torch_fidelity_calculate_metrics(digits, tmp_path):
     ours_kid = fidelity.kid(fg["pool"], fr["pool"], seed=2020)
     ours_is = fidelity.inception_score(fg["logits"], splits=10, seed=2020)
     ours_pr = fidelity.precision_recall(fg["pool"], fr["pool"])
-    assert ours_kid.method == "subsets(100x300)"
+    assert ours_kid.method.startswith("subsets(100x300)")
     assert ours_fid == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
     assert ours_kid.value == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-6)
     assert ours_is.value == pytest.approx(theirs["inception_score_mean"], rel=1e-6)

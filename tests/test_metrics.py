@@ -43,7 +43,7 @@ def test_fid_with_equal_covariances_is_squared_mean_distance():
 
 def test_fid_score_has_interval_and_count():
     g = torch.Generator().manual_seed(2)
-    s = fidelity.fid(torch.randn(300, 8, generator=g) + 1, GaussianStats.from_features(torch.randn(400, 8, generator=g)), bootstrap=30)
+    s = fidelity.fid(torch.randn(300, 8, generator=g) + 1, GaussianStats.from_features(torch.randn(400, 8, generator=g)))
     assert s.n == 300 and s.higher_is_better is False
     assert s.ci_low < s.value < s.ci_high and s.std > 0
     assert s.value == pytest.approx(8.0, rel=0.2)  # |m1 - m2|^2 = 8 for a unit shift in 8 dims
@@ -67,7 +67,7 @@ def test_kid_matches_unbiased_mmd_when_subsets_are_the_whole_sets():
     out = kid_features_to_metric(x.double(), y.double(), kid_subsets=3, kid_subset_size=40, verbose=False)
     assert out["kernel_inception_distance_mean"] == pytest.approx(numpy_kid(x.double().numpy(), y.double().numpy()), rel=1e-9)
     score = fidelity.kid(x, y, subsets=20)
-    assert score.n == 40 and score.method == "subsets(20x20)"
+    assert score.n == 40 and score.method.startswith("subsets(20x20)")
 
 
 def test_inception_score_bounds():
@@ -164,7 +164,7 @@ def test_fid_infinity_removes_the_sample_size_bias():
     g = torch.Generator().manual_seed(0)
     gen = torch.randn(2000, d, generator=g, dtype=torch.float64) + shift
     biased = frechet_distance(GaussianStats.from_features(gen), ref)
-    inf = fid_infinity(gen, ref, points=10)
+    inf = fid_infinity(gen, ref)
     assert biased - true > 0.1  # the finite-N bias (about d^2 / (4 N) here)
     assert abs(inf.value - true) < abs(biased - true) / 2 and abs(inf.value - true) < 3 * inf.std
     assert inf.ci_low < inf.value < inf.ci_high
@@ -222,4 +222,5 @@ def test_kid_equals_torch_fidelity_subset_for_subset():
     theirs = kid_features_to_metric(x.double(), y.double(), kid_subsets=25, kid_subset_size=60, rng_seed=7,
                                     verbose=False)
     assert ours.value == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9)
-    assert ours.std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)
+    # ganbench's std is the value's standard error (tests/test_intervals.py), not the spread of the subsets
+    assert ours.std != pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-3)

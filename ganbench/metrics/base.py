@@ -66,6 +66,7 @@ class MetricInputs:
     tokens: torch.Tensor | None = None  # (N, L) caption token ids the outputs were generated from
     classifier: str | None = None  # the extractor whose logits judge semantic accuracy and R-precision
     scale: int = 4  # super-resolution factor: the border left out of PSNR-Y and SSIM-Y
+    heldout_images: torch.Tensor | None = None  # uint8 NCHW held-out images: calibrate the pixel near-copy threshold
     ref_images: torch.Tensor | None = None  # uint8 NCHW images of the reference split (FWD)
     labels: torch.Tensor | None = None  # int64 class each output was drawn for (class-conditional samples)
     ref_labels: torch.Tensor | None = None  # int64 class of each reference image, ref_images[i] / ref[...][i]

@@ -3,71 +3,74 @@ Generative Models"), matching the reference implementation ``clovaai/generative-
 
 Real k-NN radii are the distance to the k-th nearest other real sample; a generated sample counts for
 density once per real ball that contains it (strictly inside, as the reference does), divided by k;
-coverage is the fraction of real samples whose ball contains at least one generated sample. Spreads are
-As in the paper, real and generated sets are equally large: a larger reference set is subsampled
-(seeded) to the generated count, since coverage depends on the ratio of the two.
+coverage is the fraction of real samples whose ball contains at least one generated sample. As in the
+paper, real and generated sets are equally large: a larger reference set is subsampled (seeded) to the
+generated count ``subsets`` times and the scores averaged, since coverage depends on the ratio of the two.
+Every distance comes from the evaluation's one neighbour pass (``ganbench.metrics.neighbours``); subset
+radii are read from the reference's neighbour lists.
+
+Spreads (over generated samples, reference fixed; coverage measured in
+``benchmarks/results/interval_coverage.md``):
+- density is a mean over generated samples of a per-sample count (balls containing it / k), independent
+  given the reference: standard error sd / sqrt(N), plus the reference subsets' variance over their number;
+- coverage is a fraction of reference balls reached by any generated sample: a delete-a-group jackknife
+  over the generated samples (each group's reach is recorded per ball during the pass), plus the subsets'
+  variance over their number. Resampling generated samples with replacement would bias coverage down, as
+  duplicates cover nothing new.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
+from ganbench.metrics.frechet import jackknife_std
+from ganbench.metrics.neighbours import NeighbourPass
 from ganbench.results.schema import Score
 
-CHUNK = 2048  # rows of the distance matrix computed at once
+Z95 = 1.959963984540054
 
 
-def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each row of ``x`` to its k-th nearest other row."""
-    radii = []
-    for i in range(0, len(x), CHUNK):
-        d = torch.cdist(x[i:i + CHUNK], x)
-        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the row itself is at distance 0
-    return torch.cat(radii)
-
-
-def _ball_counts(real: torch.Tensor, radii: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per fake sample: number of real balls containing it; per real sample: is any fake inside)."""
-    per_fake = torch.zeros(len(fake), dtype=torch.float64)
-    covered = torch.zeros(len(real), dtype=torch.bool)
-    for i in range(0, len(real), CHUNK):
-        inside = torch.cdist(real[i:i + CHUNK], fake) < radii[i:i + CHUNK, None]
-        per_fake += inside.sum(0).double()
-        covered[i:i + CHUNK] = inside.any(1)
-    return per_fake, covered
-
-
-def density_coverage(gen: torch.Tensor, ref: torch.Tensor, k: int = 5, seed: int = 0,
-                     subsets: int = 10) -> dict[str, Score]:
+def density_coverage(gen: torch.Tensor, ref: torch.Tensor, k: int = 5, seed: int = 0, subsets: int = 10,
+                     neighbours: NeighbourPass | None = None) -> dict[str, Score]:
     """Density and coverage; a larger reference is subsampled to the generated count ``subsets`` times.
 
-    The value is the mean over those reference subsets and the spread their standard deviation (resampling
-    generated samples with replacement would bias coverage down, as duplicates cover nothing new). With a
-    reference no larger than the generated set there is one subset and no spread.
+    ``neighbours``: the evaluation's pass (its k and subsets are used), else one is computed.
     """
     if len(ref) <= k or len(gen) < 2:
         raise ValueError(f"density/coverage with k={k} need more than {k} reference samples and 2 generated, "
                          f"got {len(ref)} and {len(gen)}")
-    rng = np.random.default_rng(seed)
-    real_all, fake = ref.double(), gen.double()
-    draws = subsets if len(real_all) > len(fake) else 1
-    dens, covs = [], []
-    for _ in range(draws):
-        real = real_all
-        if len(real_all) > len(fake):
-            real = real_all[torch.from_numpy(np.sort(rng.choice(len(real_all), len(fake), replace=False)))]
-        per_fake, covered = _ball_counts(real, kth_neighbour_radii(real, k), fake)
-        dens.append(float(per_fake.mean() / k))
-        covs.append(float(covered.double().mean()))
-    out = {}
-    for name, reps in (("density", np.asarray(dens)), ("coverage", np.asarray(covs))):
-        mean = float(reps.mean())
-        if draws > 1:
-            std = float(reps.std(ddof=1))
-            half = 1.96 * std / np.sqrt(draws)
-            out[name] = Score(mean, std, mean - half, mean + half, len(gen), True,
-                              f"mean over {draws} reference subsets of {len(fake)}; std across them; k={k}")
-        else:
-            out[name] = Score(mean, None, None, None, len(gen), True, f"k={k}, one reference set")
-    return out
+    nb = neighbours if neighbours is not None else NeighbourPass(gen, ref, k_prc=min(3, k), k_dc=k, seed=seed,
+                                                                  subsets=subsets, kernel=False)
+    n, draws, groups = len(gen), len(nb.subset_radius_dc), nb.groups
+    per_sample = nb.density_values().numpy()  # mean over subsets
+    dens_subset = (nb.density_count.sum(1) / (n * nb.k_dc)).numpy()
+    cov_subset = np.array([float(nb.coverage_in(s).double().mean()) for s in range(draws)])
+    cov_left_out = np.array([np.mean([float(nb.coverage_in(s, g).double().mean()) for s in range(draws)])
+                             for g in range(groups)])
+    between = draws > 1
+    dens_std = math.sqrt(per_sample.var(ddof=1) / n + (dens_subset.var(ddof=1) / draws if between else 0.0))
+    cov_std = math.sqrt(jackknife_std(cov_left_out) ** 2 + (cov_subset.var(ddof=1) / draws if between else 0.0))
+    where = (f"mean over {draws} reference subsets of {n}" if between else "one reference set") + f"; k={nb.k_dc}"
+    density = float(per_sample.mean())
+    coverage = float(cov_subset.mean())
+    return {
+        "density": Score(density, dens_std, max(density - Z95 * dens_std, 0.0), density + Z95 * dens_std, n, True,
+                         f"{where}; std: standard error over generated samples, reference fixed"
+                         + (" (+ subset variance)" if between else "") + "; normal 95% interval"),
+        "coverage": Score(coverage, cov_std, max(coverage - Z95 * cov_std, 0.0), min(coverage + Z95 * cov_std, 1.0),
+                          n, True, f"{where}; std: jackknife({groups} groups) over generated samples, reference fixed"
+                          + (" (+ subset variance)" if between else "") + "; normal 95% interval"),
+    }
+
+
+def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of ``x`` to its k-th nearest other row (float64; for callers outside a pass)."""
+    from ganbench.metrics.neighbours import knn_lists
+
+    return knn_lists(x, x, k, k, x.double().mean(0), same=True).kth(k)
+
+
+__all__ = ["density_coverage", "kth_neighbour_radii"]
