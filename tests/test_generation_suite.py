@@ -1,6 +1,6 @@
 """The generation suite: presets resolved into jobs, task scores on every row, and the reference checks."""
 
-import dataclasses
+import copy
 import math
 
 import numpy as np
@@ -161,9 +161,10 @@ def test_reference_checks_catch_a_model_worse_than_its_untrained_network(small_r
     suite, results, _ = small_run
     _, model = _row(suite, results, "model", "pixelcnn")
     _, untrained = _row(suite, results, "untrained", "pixelcnn")
-    better = dataclasses.replace(model, scores={**model.scores, "fid": _score(untrained.scores["fid"].value - 1)})
-    worse = dataclasses.replace(model, scores={"fid": _score(untrained.scores["fid"].value + 1), "bits_per_dim":
-                                               _score(8.2)})
+    # planted copies of the model's result (results are built only by make_result; these are edited copies)
+    better, worse = copy.deepcopy(model), copy.deepcopy(model)
+    better.scores = {**model.scores, "fid": _score(untrained.scores["fid"].value - 1)}
+    worse.scores = {"fid": _score(untrained.scores["fid"].value + 1), "bits_per_dim": _score(8.2)}
     assert [c.passed for c in reference_checks([better, untrained])] == [True, True]
     assert [c.passed for c in reference_checks([worse, untrained])] == [False, False]
 
