@@ -133,12 +133,16 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
                           images=samples.outputs if samples.outputs.dtype == torch.uint8 else None,
                           ref_stats=ref_stats, gen_stats=gen_stats, classifier=spec.name, **extras)
     names, skipped = _metric_names(protocol, task, families, inputs)
+    from_model = tuple(m for m in names if "model" in get_metric(m).needs)  # computed by the task (PPL)
+    if from_model and (model is None or ref_row is not None):
+        raise ValueError(f"metrics {', '.join(from_model)} need the model itself; this evaluation scores "
+                         f"{'a reference row' if ref_row is not None else 'samples without their model'}")
     with metric_threads():  # the metric stage's BLAS/OpenMP pools sized to the free cores (issue 16, item 6)
-        scores = compute(names, inputs)
+        scores = compute([m for m in names if m not in from_model], inputs)
     timings["metrics"] = time.perf_counter() - t0
     if model is not None and ref_row is None:
         t0 = time.perf_counter()
-        task_scores = task.model_scores(model, samples, data, protocol.seed)
+        task_scores = _model_scores(task, model, samples, data, protocol, from_model)
         if task_scores:
             scores.update(task_scores)
             timings["task_metrics"] = time.perf_counter() - t0
@@ -154,6 +158,23 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
     return make_result(run_id, "model" if ref_row is None else "reference", task.name, model_info, dataset,
                        extractor, info, scores, timings, reference_row=ref_row.name if ref_row else None,
                        protocol=protocol.name, skipped=skipped)
+
+
+def _model_scores(task: Task, model: Any, samples: SampleSet, data: TaskData, protocol: Protocol,
+                  from_model: tuple[str, ...]) -> dict:
+    """The task's scores that need the model, with the model-needing metrics the protocol names (PPL)."""
+    import inspect
+
+    if not from_model:
+        return task.model_scores(model, samples, data, protocol.seed)
+    if "metrics" not in inspect.signature(task.model_scores).parameters:
+        raise ValueError(f"task {task.name!r} computes no model metric; {', '.join(from_model)} cannot be asked of it")
+    scores = task.model_scores(model, samples, data, protocol.seed, metrics=from_model, extractor=protocol.extractor)
+    missing = [m for m in from_model if not any(k in scores for k in get_metric(m).scores)]
+    if missing:
+        raise ValueError(f"task {task.name!r} did not compute {', '.join(missing)} for "
+                         f"{getattr(model, 'name', 'the model')}")
+    return scores
 
 
 def _metric_names(protocol: Protocol, task: Task, families: set[str], inputs: MetricInputs
