@@ -199,14 +199,15 @@ def precision_recall(gen: torch.Tensor, ref: torch.Tensor, k: int = 3, seed: int
     p = float(nb.precision_in.double().mean())
     std, lo, hi = wilson_interval(p, len(gen))
     r = float(nb.recall_in.double().mean())
-    reps = nb.recall_in_left_out.double().mean(1).numpy()
+    groups, partitions = nb.recall_design
+    reps = nb.recall_in_left_out.double().mean(1).numpy().reshape(partitions, groups)
     from ganbench.metrics.frechet import jackknife_std
 
     rstd = jackknife_std(reps)
     return {"precision": Score(p, std, lo, hi, len(gen), True, f"binomial(k={nb.k_prc}); Wilson 95% interval"),
             "recall": Score(r, rstd, max(r - Z95 * rstd, 0.0), min(r + Z95 * rstd, 1.0), len(ref), True,
-                            f"k={nb.k_prc}; jackknife({nb.groups} groups) over generated samples, radii recomputed, "
-                            f"reference fixed; normal 95% interval")}
+                            f"k={nb.k_prc}; jackknife({partitions} partitions x {groups} groups) over generated "
+                            f"samples, radii recomputed, reference fixed; normal 95% interval")}
 
 
 def realism(neighbours: "NeighbourPass") -> dict[str, Score]:

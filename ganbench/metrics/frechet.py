@@ -272,10 +272,11 @@ class GroupedFeatures:
 
 
 def jackknife_std(replicates: np.ndarray) -> float:
-    """Delete-a-group jackknife standard error: sqrt((G-1)/G sum (r_g - mean)^2)."""
-    r = np.asarray(replicates, dtype=np.float64)
-    g = len(r)
-    return float(math.sqrt((g - 1) / g * ((r - r.mean()) ** 2).sum()))
+    """Delete-a-group jackknife standard error: sqrt((G-1)/G sum (r_g - mean)^2); for (partitions, G) replicates of
+    several independent random partitions, the square root of their variances' mean."""
+    r = np.atleast_2d(np.asarray(replicates, dtype=np.float64))
+    g = r.shape[1]
+    return float(math.sqrt(((g - 1) / g * ((r - r.mean(1, keepdims=True)) ** 2).sum(1)).mean()))
 
 
 def t_quantile(groups: int) -> float:

@@ -44,12 +44,13 @@ def density_coverage(gen: torch.Tensor, ref: torch.Tensor, k: int = 5, seed: int
                          f"got {len(ref)} and {len(gen)}")
     nb = neighbours if neighbours is not None else NeighbourPass(gen, ref, k_prc=min(3, k), k_dc=k, seed=seed,
                                                                   subsets=subsets, kernel=False)
-    n, draws, groups = len(gen), len(nb.subset_radius_dc), nb.groups
+    n, draws = len(gen), len(nb.subset_radius_dc)
+    groups, partitions = nb.coverage_design
     per_sample = nb.density_values().numpy()  # mean over subsets
     dens_subset = (nb.density_count.sum(1) / (n * nb.k_dc)).numpy()
     cov_subset = np.array([float(nb.coverage_in(s).double().mean()) for s in range(draws)])
-    cov_left_out = np.array([np.mean([float(nb.coverage_in(s, g).double().mean()) for s in range(draws)])
-                             for g in range(groups)])
+    cov_left_out = np.array([np.mean([float(nb.coverage_in(s, b).double().mean()) for s in range(draws)])
+                             for b in range(partitions * groups)]).reshape(partitions, groups)
     between = draws > 1
     dens_std = math.sqrt(per_sample.var(ddof=1) / n + (dens_subset.var(ddof=1) / draws if between else 0.0))
     cov_std = math.sqrt(jackknife_std(cov_left_out) ** 2 + (cov_subset.var(ddof=1) / draws if between else 0.0))
@@ -61,7 +62,8 @@ def density_coverage(gen: torch.Tensor, ref: torch.Tensor, k: int = 5, seed: int
                          f"{where}; std: standard error over generated samples, reference fixed"
                          + (" (+ subset variance)" if between else "") + "; normal 95% interval"),
         "coverage": Score(coverage, cov_std, max(coverage - Z95 * cov_std, 0.0), min(coverage + Z95 * cov_std, 1.0),
-                          n, True, f"{where}; std: jackknife({groups} groups) over generated samples, reference fixed"
+                          n, True, f"{where}; std: jackknife({partitions} partitions x {groups} groups) over generated "
+                          f"samples, reference fixed"
                           + (" (+ subset variance)" if between else "") + "; normal 95% interval"),
     }
 
