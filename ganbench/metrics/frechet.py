@@ -30,8 +30,8 @@ sums already accumulated (the group scatter matrices add up to the covariance), 
 variance (G-1)/G sum (FID_(g) - mean)^2 gives a t(G-1) interval for the expected FID at this sample count,
 reference fixed. ``benchmarks/interval_coverage.py`` measures its coverage on Gaussians and on real
 feature pools (``benchmarks/results/interval_coverage.md``). When fewer samples than dimensions remain,
-a replicate's trace term is computed on the N x N side (eigenvalues of (X_c F)(X_c F)^T; Mathiasen &
-Hvilshøj 2020's fast FID), which is cheaper there.
+a replicate's trace term is computed on the N x N side (eigenvalues of (X_c F)(X_c F)^T, as in Mathiasen &
+Hvilshøj 2020's fast FID, from one Gram matrix of all the samples), which is cheaper there.
 
 FID-infinity (Chong & Forsyth 2020, "Effectively Unbiased FID and Inception Score and where to find
 them"): FID is biased upwards by a term linear in 1/N, and FID at 1/N = 0 is the unbiased value. The paper
@@ -168,14 +168,6 @@ def trace_term(gen_sigma: np.ndarray, ref: GaussianStats) -> tuple[float, float]
     return sqrt_trace(eig, len(eig))
 
 
-def trace_term_rows(rows: np.ndarray) -> tuple[float, float]:
-    """The trace term from the N x N side: ``rows`` = (X - mean) F / sqrt(n - 1), n x D with n < D; the nonzero
-    eigenvalues of rows^T rows = F^T S_g F are those of rows rows^T (Mathiasen & Hvilshøj 2020)."""
-    gram = rows @ rows.T
-    eig = scipy.linalg.eigvalsh(gram, lower=True, driver="evr", check_finite=False, overwrite_a=True)
-    return sqrt_trace(eig, max(rows.shape))
-
-
 def trace_term_exact(gen_sigma: np.ndarray, ref: GaussianStats) -> float:
     """The trace term as the nuclear norm of G^T F (G G^T = S_g): singular values, so nothing is squared and small
     eigenvalues keep their relative precision. About five times the cost of ``trace_term``."""
@@ -208,8 +200,10 @@ class GroupedFeatures:
 
     Each group keeps its count, its sum and its scatter about the overall mean m; a union U has mean
     mu_U = sum_U / n_U and scatter sum_g C_g - n_U (mu_U - m)(mu_U - m)^T. Computing the group scatters costs one
-    covariance (N D^2). For unions smaller than D the trace term is taken on the N x N side from the rows of
-    (X - m) F, computed once (N D^2) when first needed.
+    covariance (N D^2), and their sum is the covariance of all the samples (``stats``). When the samples are fewer
+    than the dimensions the unions' trace terms are taken on the N x N side: the Gram matrix K = Z Z^T of the rows
+    Z = (X - m) F is computed once (N D^2 + N^2 D), and a union's centred Gram matrix is its block of K less a
+    rank-two correction for its own mean, so that a replicate costs one n x n eigendecomposition and no product.
     """
 
     def __init__(self, features: torch.Tensor | np.ndarray, ref: GaussianStats, groups: int, seed: int):
@@ -229,16 +223,28 @@ class GroupedFeatures:
             self.sums.append(c.sum(0).numpy())  # sums of the centred rows
             self.scatters.append((c.T @ c).numpy())
         self._x = x
-        self._rows: np.ndarray | None = None
+        self._gram: np.ndarray | None = None
 
     @property
     def groups(self) -> int:
         return len(self.members)
 
-    def _centred_rows_times_root(self) -> np.ndarray:
-        if self._rows is None:
-            self._rows = ((self._x - self.centre) @ torch.from_numpy(self.ref.root)).numpy()
-        return self._rows
+    def stats(self) -> GaussianStats:
+        """Mean and covariance of all the samples, from the groups' sums."""
+        total = sum(self.sums)
+        shift = total / self.n
+        sigma = (sum(self.scatters) - self.n * np.outer(shift, shift)) / (self.n - 1)
+        return GaussianStats(self.centre.numpy() + shift, (sigma + sigma.T) / 2, self.n)
+
+    def _rows_gram(self) -> np.ndarray:
+        """K = Z Z^T with Z = (X - m) F, in the order of ``torch.cat(members)``."""
+        if self._gram is None:
+            idx = torch.cat(self.members)
+            z = (self._x[idx] - self.centre) @ torch.from_numpy(self.ref.root)
+            self._gram = (z @ z.T).numpy()
+            self._position = torch.empty(self.n, dtype=torch.int64)
+            self._position[idx] = torch.arange(self.n)
+        return self._gram
 
     def fid_without(self, left_out: tuple[int, ...] = ()) -> float:
         """Fréchet distance of the samples outside the groups ``left_out``."""
@@ -249,11 +255,16 @@ class GroupedFeatures:
         scatter_trace = sum(float(np.trace(self.scatters[g])) for g in keep) - n * float(shift @ shift)
         diff = mu - self.ref.mu
         rest = float(diff @ diff) + scatter_trace / (n - 1) + float(np.trace(self.ref.sigma))
-        if n < self.dim:  # the N x N side is cheaper: (n^2 D + n^3) against D^3
-            idx = torch.cat([self.members[g] for g in keep]).numpy()
-            rows = self._centred_rows_times_root()[idx]
-            rows = (rows - rows.mean(0)) / math.sqrt(n - 1)
-            tr, _ = trace_term_rows(rows)
+        if n < self.dim:  # the N x N side is cheaper: n^3 against D^3
+            gram = self._rows_gram()
+            pos = self._position[torch.cat([self.members[g] for g in keep])].numpy()
+            k = gram[np.ix_(pos, pos)]
+            # centre the rows at the union's own mean: K - 1 r^T / n - r 1^T / n + (sum r / n^2) 1 1^T, r = K 1
+            r = k.sum(1)
+            k -= (r[:, None] + r[None, :]) / n
+            k += r.sum() / (n * n)
+            eig = scipy.linalg.eigvalsh(k / (n - 1), lower=True, driver="evr", check_finite=False, overwrite_a=True)
+            tr, _ = sqrt_trace(eig, self.dim)
         else:
             scatter = sum(self.scatters[g] for g in keep) - n * np.outer(shift, shift)
             tr, _ = trace_term(scatter / (n - 1), self.ref)
@@ -288,8 +299,8 @@ def fid_with_jackknife(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, gro
                        gen_stats: GaussianStats | None = None) -> tuple[Score, GroupedFeatures]:
     """FID with its delete-a-group jackknife interval, and the grouped features (FID-infinity reuses them)."""
     ref = ref.with_root()
-    value = frechet_distance(gen_stats if gen_stats is not None else GaussianStats.from_features(gen), ref)
     grouped = GroupedFeatures(gen, ref, groups, seed)
+    value = frechet_distance(gen_stats if gen_stats is not None else grouped.stats(), ref)
     std = jackknife_std(grouped.delete_one())
     half = t_quantile(groups) * std
     return (Score(value, std, max(value - half, 0.0), value + half, len(gen), False,
@@ -330,4 +341,4 @@ def fid_infinity(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, groups: i
 
 __all__ = ["CURVATURE_LIMIT", "GaussianStats", "GroupedFeatures", "JACKKNIFE_GROUPS", "covariance_root",
            "fid_infinity", "fid_with_jackknife", "frechet_distance", "jackknife_std", "precision_bound", "sqrt_trace",
-           "symmetric_sqrt", "t_quantile", "trace_term", "trace_term_exact", "trace_term_rows"]
+           "symmetric_sqrt", "t_quantile", "trace_term", "trace_term_exact"]
