@@ -148,7 +148,7 @@ def test_intervals_cover_their_targets_on_gaussians():
 @pytest.mark.slow
 def test_intervals_cover_their_targets_on_real_digit_features():
     """Generated sets drawn without replacement from 20 000 mnist_cnn features of augmented held-out digits, against
-    the training digits' features (a larger reference: density and coverage average 8 subsets)."""
+    the training digits' features (a larger reference: density and coverage average 10 reference subsets)."""
     from ganbench.data import load
     from ganbench.features import extract, get_extractor
 

@@ -8,11 +8,12 @@ an interval for one target, computed independently of the draws being scored:
 
 - in closed form or over the whole distribution: FID-infinity (the Fréchet distance of the generated distribution's
   own Gaussian), KID (the cubic kernel's expectations: Gaussian moments up to order three, or the pool's
-  U-statistic), precision and density (the fraction of the distribution inside the reference manifold, the mean
-  ball count; 100 000 draws of a Gaussian or the whole pool), the realism quantiles (same);
-- at the sample count scored: FID, recall and coverage depend on N by definition (FID's bias, the generated
-  balls' radii), so their target is their expectation at N, estimated for each draw by the mean over all the
-  *other* draws (leave-one-out, independent of the draw it is compared with).
+  U-statistic), precision (the fraction of the distribution inside the reference manifold; 100 000 draws of a
+  Gaussian or the whole pool), the realism quantiles (same);
+- at the sample count scored: FID, recall, coverage and density depend on N by definition (FID's bias, the
+  generated balls' radii, the reference subsets of N that density and coverage compare with), so their target
+  is their expectation at N, estimated for each draw by the mean over all the *other* draws (leave-one-out,
+  independent of the draw it is compared with).
 
 ``coverage`` draws sample sets, scores each through the library's functions (the same ones the registered metrics
 call), and counts. ``legacy_scores`` re-computes the intervals ganbench reported before issue 16 (percentile
@@ -34,9 +35,10 @@ from ganbench.metrics import fidelity, prdc
 from ganbench.metrics.fidelity import wilson_interval
 from ganbench.metrics.frechet import GaussianStats, fid_infinity, fid_with_jackknife, frechet_distance
 from ganbench.metrics.neighbours import NeighbourPass, exact_row_distances
+from ganbench.metrics.threads import metric_threads
 from ganbench.results.schema import Score
 
-EXPECTED_AT_N = ("fid", "recall", "coverage")  # scores whose target is their expectation at the sample count
+EXPECTED_AT_N = ("fid", "recall", "coverage", "density")  # scores whose target is their expectation at N
 
 
 @dataclass
@@ -159,19 +161,23 @@ def augmented_images(images: torch.Tensor, copies: int, seed: int = 0, degrees: 
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def scores(world: World, x: torch.Tensor, seed: int) -> dict[str, Score]:
-    """Every interval under test, through the functions the registered metrics call."""
+def scores(world: World, x: torch.Tensor, seed: int, frechet_only: bool = False) -> dict[str, Score]:
+    """Every interval under test, through the functions the registered metrics call (``frechet_only``: FID and
+    FID-infinity alone)."""
     fid, grouped = fid_with_jackknife(x, world.ref_stats, seed=seed)
+    out = {"fid": fid, "fid_inf": fid_infinity(x, world.ref_stats, seed=seed, grouped=grouped)}
+    if frechet_only:
+        return out
     nb = NeighbourPass(x, world.ref, seed=seed)
-    out = {"fid": fid, "fid_inf": fid_infinity(x, world.ref_stats, seed=seed, grouped=grouped),
-           "kid": fidelity.kid(x, world.ref, seed=seed, kernel_means=nb.kernel_mean)}
+    out["kid"] = fidelity.kid(x, world.ref, seed=seed, kernel_means=nb.kernel_mean)
     out.update(fidelity.precision_recall(x, world.ref, neighbours=nb))
     out.update(prdc.density_coverage(x, world.ref, neighbours=nb))
     out.update(fidelity.realism(nb))
     return out
 
 
-def legacy_scores(world: World, x: torch.Tensor, seed: int) -> dict[str, tuple[float, float | None, float | None]]:
+def legacy_scores(world: World, x: torch.Tensor, seed: int, frechet_only: bool = False
+                  ) -> dict[str, tuple[float, float | None, float | None]]:
     """(value, low, high) of the intervals ganbench reported before issue 16, re-computed here."""
     from torch_fidelity.metric_kid import kid_features_to_metric
 
@@ -189,6 +195,8 @@ def legacy_scores(world: World, x: torch.Tensor, seed: int) -> dict[str, tuple[f
     resid = fids - design @ coef
     se = float(np.sqrt(max((resid @ resid / max(len(ns) - 2, 1)) * np.linalg.inv(design.T @ design)[0, 0], 0.0)))
     out["fid_inf"] = (float(coef[0]), coef[0] - 1.96 * se, coef[0] + 1.96 * se)
+    if frechet_only:
+        return out
     size = fidelity.kid_subset_size(len(x), len(world.ref))
     k = kid_features_to_metric(x.double(), world.ref.double(), kid_subsets=100, kid_subset_size=size, rng_seed=seed,
                                verbose=False)
@@ -235,9 +243,15 @@ class CoverageRow:
 
 
 def coverage(world: World, n: int, draws: int, seed: int = 0, legacy: bool = False,
-             only: tuple[str, ...] | None = None) -> tuple[list[CoverageRow], float]:
+             frechet_only: bool = False) -> tuple[list[CoverageRow], float]:
     """Score ``draws`` independent sample sets of ``n`` from ``world`` and count, per score, the intervals that
     contain the target. Returns the rows and the seconds per draw. ``legacy``: the pre-issue-16 intervals."""
+    with metric_threads():  # as evaluate runs the metric stage: pools sized to the free cores
+        return _coverage(world, n, draws, seed, legacy, frechet_only)
+
+
+def _coverage(world: World, n: int, draws: int, seed: int, legacy: bool, frechet_only: bool
+              ) -> tuple[list[CoverageRow], float]:
     rng = np.random.default_rng(seed)
     values: dict[str, list[float]] = {}
     bounds: dict[str, list[tuple[float | None, float | None]]] = {}
@@ -247,15 +261,13 @@ def coverage(world: World, n: int, draws: int, seed: int = 0, legacy: bool = Fal
     for i in range(draws):
         x = world.draw(n, rng)
         if legacy:
-            got = {k: v for k, v in legacy_scores(world, x, seed + i).items()}
+            got = legacy_scores(world, x, seed + i, frechet_only)
             for k, (v, lo, hi) in got.items():
                 values.setdefault(k, []).append(v)
                 bounds.setdefault(k, []).append((lo, hi))
                 methods[k] = "legacy"
         else:
-            for k, s in scores(world, x, seed + i).items():
-                if only is not None and k not in only:
-                    continue
+            for k, s in scores(world, x, seed + i, frechet_only).items():
                 values.setdefault(k, []).append(s.value)
                 bounds.setdefault(k, []).append((s.ci_low, s.ci_high))
                 if s.std is not None:

@@ -33,11 +33,7 @@ import math
 import numpy as np
 import torch
 import torch_fidelity
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ganbench.metrics.neighbours import NeighbourPass
+from scipy.stats import binom
 
 MIN_TORCH_FIDELITY = "0.4.0"  # 0.3.0 has no precision/recall; 0.4.0 pre-releases swapped them (its issue #58)
 
@@ -55,9 +51,10 @@ def check_torch_fidelity() -> None:
 check_torch_fidelity()
 
 from torch_fidelity.metric_isc import isc_features_to_metric  # noqa: E402
-from torch_fidelity.metric_prc import prc_features_to_metric  # noqa: E402
 
-from ganbench.metrics.frechet import JACKKNIFE_GROUPS, GaussianStats, fid_with_jackknife, frechet_distance  # noqa: E402
+from ganbench.metrics.frechet import (JACKKNIFE_GROUPS, GaussianStats, fid_with_jackknife, frechet_distance,  # noqa: E402
+                                      jackknife_std)
+from ganbench.metrics.neighbours import NeighbourPass  # noqa: E402
 from ganbench.results.schema import Score  # noqa: E402
 
 BOOTSTRAP = 100  # replicates of the legacy percentile bootstrap, when a caller asks for it (``fid(bootstrap=...)``)
@@ -182,15 +179,13 @@ def wilson_interval(p: float, n: int) -> tuple[float, float, float]:
 
 
 def precision_recall(gen: torch.Tensor, ref: torch.Tensor, k: int = 3, seed: int = 0,
-                     neighbours: "NeighbourPass | None" = None) -> dict[str, Score]:
+                     neighbours: NeighbourPass | None = None) -> dict[str, Score]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds.
 
     Precision is the fraction of generated samples inside the real manifold (n = generated count, Wilson
     interval); recall the fraction of real samples inside the generated manifold (n = reference count; jackknife
     interval over generated samples). ``neighbours``: the evaluation's pass (its k is used), else one is computed.
     """
-    from ganbench.metrics.neighbours import NeighbourPass
-
     if min(len(gen), len(ref)) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} samples per set, "
                          f"got {len(gen)} generated and {len(ref)} reference")
@@ -201,8 +196,6 @@ def precision_recall(gen: torch.Tensor, ref: torch.Tensor, k: int = 3, seed: int
     r = float(nb.recall_in.double().mean())
     groups, partitions = nb.recall_design
     reps = nb.recall_in_left_out.double().mean(1).numpy().reshape(partitions, groups)
-    from ganbench.metrics.frechet import jackknife_std
-
     rstd = jackknife_std(reps)
     return {"precision": Score(p, std, lo, hi, len(gen), True, f"binomial(k={nb.k_prc}); Wilson 95% interval"),
             "recall": Score(r, rstd, max(r - Z95 * rstd, 0.0), min(r + Z95 * rstd, 1.0), len(ref), True,
@@ -210,7 +203,7 @@ def precision_recall(gen: torch.Tensor, ref: torch.Tensor, k: int = 3, seed: int
                             f"samples, radii recomputed, reference fixed; normal 95% interval")}
 
 
-def realism(neighbours: "NeighbourPass") -> dict[str, Score]:
+def realism(neighbours: NeighbourPass) -> dict[str, Score]:
     """The realism score (Kynkäänniemi et al. 2019, section 5): per generated sample, max over the real samples whose
     k-NN radius is below the median of radius / distance (>= 1: inside the pruned real manifold). Summarised by
     the median and the 10th percentile of the per-sample scores, each with the distribution-free 95% interval
@@ -230,8 +223,6 @@ def realism(neighbours: "NeighbourPass") -> dict[str, Score]:
 def quantile_ranks(n: int, q: float) -> tuple[int, int]:
     """0-based ranks (lo, hi) of the order statistics bracketing the q-quantile of n samples with >= 95% coverage
     (binomial(n, q) quantiles)."""
-    from scipy.stats import binom
-
     lo = int(binom.ppf(0.025, n, q)) - 1
     hi = int(binom.ppf(0.975, n, q))
     return max(lo, 0), min(hi, n - 1)

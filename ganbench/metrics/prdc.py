@@ -68,11 +68,4 @@ def density_coverage(gen: torch.Tensor, ref: torch.Tensor, k: int = 5, seed: int
     }
 
 
-def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each row of ``x`` to its k-th nearest other row (float64; for callers outside a pass)."""
-    from ganbench.metrics.neighbours import knn_lists
-
-    return knn_lists(x, x, k, k, x.double().mean(0), same=True).kth(k)
-
-
-__all__ = ["density_coverage", "kth_neighbour_radii"]
+__all__ = ["density_coverage"]
