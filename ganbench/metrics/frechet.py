@@ -222,7 +222,8 @@ class GroupedFeatures:
             c = x[m] - self.centre
             self.sums.append(c.sum(0).numpy())  # sums of the centred rows
             self.scatters.append((c.T @ c).numpy())
-        self._x = x
+        # the features are kept only while some union of groups (all but two) can have fewer rows than dimensions
+        self._x = x if n - 2 * int(self.counts.max()) < self.dim else None
         self._gram: np.ndarray | None = None
 
     @property
@@ -255,7 +256,7 @@ class GroupedFeatures:
         scatter_trace = sum(float(np.trace(self.scatters[g])) for g in keep) - n * float(shift @ shift)
         diff = mu - self.ref.mu
         rest = float(diff @ diff) + scatter_trace / (n - 1) + float(np.trace(self.ref.sigma))
-        if n < self.dim:  # the N x N side is cheaper: n^3 against D^3
+        if n < self.dim and (self._x is not None or self._gram is not None):  # the N x N side: n^3 against D^3
             gram = self._rows_gram()
             pos = self._position[torch.cat([self.members[g] for g in keep])].numpy()
             k = gram[np.ix_(pos, pos)]
