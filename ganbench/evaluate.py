@@ -137,7 +137,7 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
     if from_model and (model is None or ref_row is not None):
         raise ValueError(f"metrics {', '.join(from_model)} need the model itself; this evaluation scores "
                          f"{'a reference row' if ref_row is not None else 'samples without their model'}")
-    with metric_threads():  # the metric stage's BLAS/OpenMP pools sized to the free cores (issue 16, item 6)
+    with metric_threads() as n_threads:  # the metric stage's pools sized to the free cores (issue 16, item 6)
         scores = compute([m for m in names if m not in from_model], inputs)
     timings["metrics"] = time.perf_counter() - t0
     if model is not None and ref_row is None:
@@ -157,7 +157,7 @@ def evaluate(protocol: Protocol, *, task: str | Task | None = None, model: Any =
     run_id = row.run_id or _default_run_id(model_info, protocol)
     return make_result(run_id, "model" if ref_row is None else "reference", task.name, model_info, dataset,
                        extractor, info, scores, timings, reference_row=ref_row.name if ref_row else None,
-                       protocol=protocol.name, skipped=skipped)
+                       protocol=protocol.name, skipped=skipped, metric_threads=n_threads)
 
 
 def _model_scores(task: Task, model: Any, samples: SampleSet, data: TaskData, protocol: Protocol,

@@ -56,15 +56,25 @@ class Registry(Generic[T]):
             package's entry of the same name.
     """
 
-    def __init__(self, kind: str, entry_point_group: str | None = None, base: str | None = None):
+    def __init__(self, kind: str, entry_point_group: str | None = None, base: str | None = None,
+                 builtins: str | None = None):
         self.kind = kind
+        # the module whose import registers the built-in entries: imported on the first lookup, so a lookup never
+        # depends on which ganbench module the caller happened to import first
+        self.builtins = builtins
         self.base = base  # "module:Class" every registered object must be an instance of (checked on registration)
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
         self.entry_point_group = entry_point_group
         self._plugins: dict[str, Entry[T]] | None = None  # entries of installed packages, read once
 
+    def _load_builtins(self) -> None:
+        if self.builtins is not None:
+            module, self.builtins = self.builtins, None  # once; its own registrations do not come back here
+            importlib.import_module(module)
+
     def _plugin_entries(self) -> dict[str, Entry[T]]:
+        self._load_builtins()
         if self._plugins is None:
             self._plugins = {}
             if self.entry_point_group:
@@ -124,6 +134,7 @@ class Registry(Generic[T]):
 
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name`` (or an alias of it)."""
+        self._load_builtins()
         key = self._aliases.get(name, name)
         if key not in self._entries:
             if key in self._plugin_entries():
@@ -140,14 +151,17 @@ class Registry(Generic[T]):
 
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted names matching a shell-style pattern."""
+        self._load_builtins()
         names = set(self._entries) | set(self._plugin_entries())
         return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
     def names_in_order(self) -> list[str]:
         """Built-in names in the order they were registered (then installed packages' names, sorted)."""
+        self._load_builtins()
         return list(self._entries) + sorted(set(self._plugin_entries()) - set(self._entries))
 
     def __contains__(self, name: object) -> bool:
+        self._load_builtins()
         return isinstance(name, str) and (name in self._entries or name in self._aliases
                                           or name in self._plugin_entries())
 
@@ -164,10 +178,11 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(valid) or '(none)'}"
 
 
-MODELS: Registry[Any] = Registry("model", entry_point_group="ganbench.models", base="ganbench.zoo.base:ModelEntry")
-DATASETS: Registry[Any] = Registry("dataset")
-METRICS: Registry[Any] = Registry("metric", base="ganbench.metrics.base:MetricSpec")
-EXTRACTORS: Registry[Any] = Registry("extractor", base="ganbench.features:ExtractorSpec")
-SUITES: Registry[Any] = Registry("suite")
-TASKS: Registry[Any] = Registry("task", base="ganbench.tasks.base:Task")
-PROTOCOLS: Registry[Any] = Registry("protocol", base="ganbench.protocols:NamedProtocol")
+MODELS: Registry[Any] = Registry("model", entry_point_group="ganbench.models", base="ganbench.zoo.base:ModelEntry",
+                                 builtins="ganbench.zoo")
+DATASETS: Registry[Any] = Registry("dataset", builtins="ganbench.data")
+METRICS: Registry[Any] = Registry("metric", base="ganbench.metrics.base:MetricSpec", builtins="ganbench.metrics")
+EXTRACTORS: Registry[Any] = Registry("extractor", base="ganbench.features:ExtractorSpec", builtins="ganbench.features")
+SUITES: Registry[Any] = Registry("suite", builtins="ganbench.runner.suite")
+TASKS: Registry[Any] = Registry("task", base="ganbench.tasks.base:Task", builtins="ganbench.tasks")
+PROTOCOLS: Registry[Any] = Registry("protocol", base="ganbench.protocols:NamedProtocol", builtins="ganbench.protocols")

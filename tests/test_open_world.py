@@ -7,7 +7,6 @@ folders, pytorch-fid's and clean-fid's Frechet distance on the statistics ganben
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from ganbench.cli import main
 from ganbench.data import load
 from ganbench.data.resize import resize_float
 from ganbench.results.store import read_result
+from tests.test_standard_datasets import py2_pickle
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -225,8 +225,10 @@ def cifar_batch(n: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     hwc = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     rows = np.concatenate([hwc[..., c].reshape(n, 1024) for c in range(3)], axis=1)
-    return pickle.dumps({b"batch_label": b"b", b"labels": [int(x) for x in rng.integers(0, 10, n)], b"data": rows,
-                         b"filenames": [b"f.png"] * n}, protocol=2)
+    # as Python 2's cPickle wrote the published batches (protocol 2 from Python 3 names _codecs.encode, which a
+    # CIFAR reader refuses)
+    return py2_pickle({b"batch_label": b"b", b"labels": [int(x) for x in rng.integers(0, 10, n)], b"data": rows,
+                       b"filenames": [b"f.png"] * n})
 
 
 def test_the_readme_commands_run_as_written(tmp_path, monkeypatch):

@@ -49,3 +49,17 @@ def test_unknown_name_lists_closest_and_valid_names():
     msg = str(e.value)
     assert "Did you mean 'dcgan'" in msg
     assert "Valid models: " in msg and all(n in msg for n in ("dcgan", "lsgan", "mlpgan"))
+
+
+def test_every_registry_finds_its_built_ins_on_the_first_lookup_in_a_fresh_interpreter():
+    """A lookup never depends on which ganbench module the caller imported first (a test that asked PROTOCOLS for
+    'fid10k' before anything imported ganbench.protocols found none)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ganbench import registry as r; name, key = sys.argv[1:]; "
+            "reg = getattr(r, name); assert key in reg, reg.list(); print(type(reg.get(key)).__name__)")
+    for name, key in [("MODELS", "dcgan"), ("DATASETS", "mnist"), ("METRICS", "fid"), ("EXTRACTORS", "mnist_cnn"),
+                      ("SUITES", "quick"), ("TASKS", "unconditional"), ("PROTOCOLS", "fid10k")]:
+        out = subprocess.run([sys.executable, "-c", code, name, key], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, (name, out.stderr[-2000:])

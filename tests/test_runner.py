@@ -37,7 +37,9 @@ def test_suite_jobs_have_stable_ids(suite):
     assert ids == [j.id for j in load_suite(str(suite.path)).jobs()]
 
 
-def test_rerun_skips_finished_jobs_and_fresh_reproduces_them(suite, tmp_path):
+def test_rerun_skips_finished_jobs_and_fresh_reproduces_them(suite, tmp_path, monkeypatch):
+    # a fixed metric-stage thread count (else it follows the machine's load): scores are then bit-identical
+    monkeypatch.setenv("GANBENCH_METRIC_THREADS", "1")
     states = []
     first = run_suite(suite, work_dir=tmp_path / "work", progress=False, on_job=lambda j, s: states.append(s))
     assert states.count("running") == 4
@@ -48,6 +50,7 @@ def test_rerun_skips_finished_jobs_and_fresh_reproduces_them(suite, tmp_path):
     for a, b in zip(first, fresh):
         assert a.run_id == b.run_id and a.model.weights_sha256 == b.model.weights_sha256
         assert {k: s.value for k, s in a.scores.items()} == {k: s.value for k, s in b.scores.items()}
+        assert a.provenance.metric_threads == b.provenance.metric_threads == 1
 
 
 def test_suite_with_unknown_model_names_the_valid_ones(tmp_path):

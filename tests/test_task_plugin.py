@@ -50,7 +50,10 @@ class Denoising(Task):
     families = ("paired",)
     sample_metrics = ("fid",)
 
-    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None) -> TaskData:
+    def load(self, dataset: str, reference_split: str, heldout_split: str | None, resolution: int | None,
+             resize: str = "bilinear") -> TaskData:
+        if resize != "bilinear":
+            raise ValueError(f"the denoising pairs are resized bilinearly; resize mode {resize!r} is not offered")
         train_split = DATASETS.get(dataset)(reference_split, resolution)
         test = DATASETS.get(dataset)(heldout_split or "test", resolution)
         return TaskData(dataset, train_split.domain("b"), f"{reference_split} (clean)", None, test,

@@ -297,9 +297,18 @@ def t_quantile(groups: int) -> float:
 
 
 def fid_with_jackknife(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, groups: int = JACKKNIFE_GROUPS,
-                       gen_stats: GaussianStats | None = None) -> tuple[Score, GroupedFeatures]:
-    """FID with its delete-a-group jackknife interval, and the grouped features (FID-infinity reuses them)."""
+                       gen_stats: GaussianStats | None = None) -> tuple[Score, GroupedFeatures | None]:
+    """FID with its delete-a-group jackknife interval, and the grouped features (FID-infinity reuses them).
+
+    Fewer than ``2 * groups`` samples take groups of two (at least 2 groups; the t quantile follows); below 4
+    samples the value comes without an interval."""
     ref = ref.with_root()
+    n = len(gen)
+    groups = min(groups, n // 2)
+    if groups < 2:
+        value = frechet_distance(gen_stats if gen_stats is not None else GaussianStats.from_features(gen), ref)
+        return Score(value, None, None, None, n, False,
+                     f"no interval: a jackknife needs at least 4 generated samples, got {n}"), None
     grouped = GroupedFeatures(gen, ref, groups, seed)
     value = frechet_distance(gen_stats if gen_stats is not None else grouped.stats(), ref)
     std = jackknife_std(grouped.delete_one())

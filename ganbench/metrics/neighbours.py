@@ -348,9 +348,12 @@ class NeighbourPass:
         rc, gc = _centre(ref, self.centre), _centre(gen, self.centre)
         band = screen_band(d)
         self.subset_index = reference_subsets(m, n, self.subsets, self.seed)
+        self.dc_unavailable = None
         if self.subset_index is not None and n <= self.k_dc:
-            raise ValueError(f"density/coverage compare the generated samples with reference subsets of their size; "
-                             f"k={self.k_dc} needs more than {self.k_dc} generated samples, got {n}")
+            # the other metrics of the pass still stand; density and coverage refuse when read
+            self.dc_unavailable = (f"density/coverage compare the generated samples with reference subsets of their "
+                                   f"size; k={self.k_dc} needs more than {self.k_dc} generated samples, got {n}")
+            self.subset_index = None
         for groups, partitions in (self.recall_design, self.coverage_design):
             if groups * partitions > 62 or groups < 2:
                 raise ValueError(f"a jackknife design needs 2 <= groups and groups x partitions <= 62 (the bits of its "
@@ -534,6 +537,7 @@ class NeighbourPass:
     def coverage_in(self, s: int, left_out: int | None = None) -> torch.Tensor:
         """Reference samples of subset ``s`` whose dc ball contains a generated sample (strict, as prdc), over the
         subset's rows; with jackknife replicate ``left_out`` (p * G + g: group g of partition p) left out."""
+        self._check_dc()
         G = self.coverage_design[0]
         mask = self.coverage_groups[s]
         if left_out is not None:
@@ -543,7 +547,12 @@ class NeighbourPass:
 
     def density_values(self) -> torch.Tensor:
         """Per generated sample: reference balls containing it over k_dc, averaged over the reference subsets."""
+        self._check_dc()
         return self.density_count.mean(0) / self.k_dc
+
+    def _check_dc(self) -> None:
+        if self.dc_unavailable is not None:
+            raise ValueError(self.dc_unavailable)
 
     def gen_nearest_ref(self) -> torch.Tensor:
         """Exact distance from each generated sample to its nearest reference sample."""

@@ -424,9 +424,12 @@ def spread_mark(score: Score) -> tuple[str, str] | None:
     if score.std is None:
         return None
     method = score.method.lower()
-    for keyword, mark, meaning in SPREADS:
-        if keyword in method:
-            return mark, meaning
+    # a method that says what its std is ("subsets(100x500); std: standard error over ...") is read from there
+    parts = [method.split("std:", 1)[1], method] if "std:" in method else [method]
+    for part in parts:
+        for keyword, mark, meaning in SPREADS:
+            if keyword in part:
+                return mark, meaning
     return "?", "spread of another kind (see the score's method in the result JSON)"
 
 

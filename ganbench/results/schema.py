@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "2.1"  # 2.0: typed sample source, reference_row, task names as registered; 2.1: protocol, skipped
+SCHEMA_VERSION = "2.2"  # 2.0: typed sample source, reference_row, task names as registered; 2.1: protocol, skipped;
+# 2.2: provenance.metric_threads
 KINDS = ("model", "reference", "bench")
 REFERENCE_ROWS = ("real", "untrained", "identity", "bicubic")  # see ganbench.tasks.base
 SAMPLE_SOURCES = ("generator", "split", "folder", "transform", "random")
@@ -96,6 +97,9 @@ class Provenance:
     device: str  # "cpu" or "cuda:0 (<name>)"
     threads: int  # torch intra-op threads
     created_utc: str  # ISO-8601 time the result was written
+    # threads of the metric stage (ganbench.metrics.threads; load-dependent unless GANBENCH_METRIC_THREADS is set).
+    # Scores agree bit for bit at the same count and to round-off (~1e-13 relative) across counts.
+    metric_threads: int | None = None
 
 
 @dataclass
@@ -152,10 +156,12 @@ class Result:
 def make_result(run_id: str, kind: str, task: str, model: ModelInfo, dataset: DatasetInfo | None,
                 extractor: ExtractorInfo | None, samples: SampleInfo, scores: dict[str, Score],
                 timings: dict[str, float], reference_row: str | None = None, bench: dict[str, Any] | None = None,
-                device: str = "cpu", protocol: str = "custom", skipped: dict[str, str] | None = None) -> Result:
+                device: str = "cpu", protocol: str = "custom", skipped: dict[str, str] | None = None,
+                metric_threads: int | None = None) -> Result:
     """A new result document, stamped with this schema version and the provenance of this process."""
     result = Result(SCHEMA_VERSION, run_id, kind, task, model, dataset, extractor, samples, dict(scores),
-                    {k: round(float(v), 3) for k, v in timings.items()}, current_provenance(device), reference_row,
+                    {k: round(float(v), 3) for k, v in timings.items()},
+                    dataclasses.replace(current_provenance(device), metric_threads=metric_threads), reference_row,
                     protocol, dict(skipped or {}), bench)
     _check_values(result, f"result {run_id!r}")
     return result
