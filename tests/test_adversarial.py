@@ -272,8 +272,11 @@ def _consistent(tmp: Path) -> None:
             assert json.loads(f.metadata()["ganbench"])["weights_sha256"] == sha
 
 
-@pytest.mark.parametrize("point,count", [("replace", 2), ("replace", 7), ("replace", 15), ("rename", 1),
-                                         ("rename", 2)])
+# one kill point runs by default; the others are slow (python -m pytest -m slow)
+@pytest.mark.parametrize("point,count", [pytest.param("replace", 2, marks=pytest.mark.slow), ("replace", 7),
+                                         pytest.param("replace", 15, marks=pytest.mark.slow),
+                                         pytest.param("rename", 1, marks=pytest.mark.slow),
+                                         pytest.param("rename", 2, marks=pytest.mark.slow)])
 def test_a_killed_fresh_run_then_a_plain_rerun_loses_nothing(tmp_path, point, count):
     suite = _suite_file(tmp_path)
     from ganbench.runner import load_suite, run_suite

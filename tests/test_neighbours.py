@@ -73,7 +73,8 @@ def test_decisions_inside_the_float32_band_are_made_in_float64():
     """Generated points planted on the boundary of reference balls, 1e-7 of the radius inside or outside, far from
     the origin: the float32 expansion decides some of them wrongly, the pass decides every one as float64 does."""
     g = torch.Generator().manual_seed(0)
-    d = 32
+    d = 64  # above LOW_DIM: the screen is float32 (at most LOW_DIM dimensions it is float64)
+    assert nbmod.screen_dtype(d) == torch.float32
     ref = (torch.randn(400, d, generator=g, dtype=torch.float64) + 40).float()
     b = brute(ref, ref)
     r = b["r_prc"]
@@ -91,15 +92,23 @@ def test_decisions_inside_the_float32_band_are_made_in_float64():
 
 @pytest.mark.parametrize("d", [2, 10, 128, 512, 2048])
 def test_float32_screen_error_is_far_inside_its_band(d):
-    """The band the pass trusts float32 within is >= 15x the largest error seen, on features with a mean offset."""
+    """The band the pass trusts its screen within (float32 above LOW_DIM dimensions, float64 at or below) is >= 15x
+    the largest error seen, on features with a mean offset; the float64 screen is checked against extended
+    precision (numpy longdouble differences)."""
     g = torch.Generator().manual_seed(d)
     scale = torch.rand(d, generator=g) * 3
     x = torch.randn(600, d, generator=g) * scale + torch.rand(d, generator=g) * 5
     y = torch.randn(800, d, generator=g) * scale + torch.rand(d, generator=g) * 5
     centre = y.double().mean(0)
     xc, yc = nbmod._centre(x, centre), nbmod._centre(y, centre)
+    assert xc.x.dtype == nbmod.screen_dtype(d)
     d32 = nbmod._block(xc, slice(0, len(x)), yc).double()
-    exact = torch.cdist(x.double(), y.double()).pow(2)
+    if nbmod.screen_dtype(d) == torch.float64:
+        xl, yl = x.numpy().astype(np.longdouble), y.numpy().astype(np.longdouble)
+        assert np.finfo(np.longdouble).eps < 1e-18, "this platform's longdouble is no wider than float64"
+        exact = torch.from_numpy(((xl[:, None, :] - yl[None, :, :]) ** 2).sum(-1).astype(np.float64))
+    else:
+        exact = torch.cdist(x.double(), y.double()).pow(2)
     relative = (d32 - exact).abs() / (xc.sq.unsqueeze(1) + yc.sq.unsqueeze(0))
     assert float(relative.max()) * 15 <= screen_band(d)
 

@@ -61,6 +61,7 @@ def test_suite_with_unknown_model_names_the_valid_ones(tmp_path):
         load_suite(str(path))
 
 
+@pytest.mark.slow
 def test_bench_step_times_the_trained_generator_and_is_skipped_on_rerun(tmp_path):
     path = tmp_path / "b.toml"
     path.write_text(SUITE.format(results=tmp_path / "results", board=tmp_path / "b.md")

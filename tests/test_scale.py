@@ -83,6 +83,7 @@ def ray_instance():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_local_executors_results(tmp_path, ray_instance):
     local = run_suite(_suite(tmp_path, "local"), work_dir=tmp_path / "local" / "work", progress=False)
     states = []
@@ -145,7 +146,10 @@ def uninterrupted(tmp_path_factory):
 
 # kill points: inside the 3rd and 9th atomic write (a checkpoint, a samples file or a result half-renamed),
 # and at training steps 30 and 95 (mid-run of the first and of the second model, between checkpoints)
-@pytest.mark.parametrize("point,count", [("atomic", 3), ("atomic", 9), ("step", 30), ("step", 95)])
+# one kill point runs by default; the others are slow (python -m pytest -m slow)
+@pytest.mark.parametrize("point,count", [pytest.param("atomic", 3, marks=pytest.mark.slow),
+                                         pytest.param("atomic", 9, marks=pytest.mark.slow), ("step", 30),
+                                         pytest.param("step", 95, marks=pytest.mark.slow)])
 def test_sigkill_at_any_point_loses_nothing_and_reruns_only_unfinished_work(tmp_path, uninterrupted, point, count):
     clean_dir, clean = uninterrupted
     s = _suite(tmp_path, "killed", steps=60, every=20)

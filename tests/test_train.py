@@ -25,6 +25,7 @@ def _checkpoint_step(path) -> int:
         return int(f.metadata()["step"])
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint_and_matches_uninterrupted(tmp_path):
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "ganbench.cli", "train", "mlpgan", "--dataset", "ring8", "--steps", str(STEPS),

@@ -27,6 +27,10 @@ point inside a ball, which neighbour is k-th) whose float32 margin is inside tha
 distances recomputed in float64 from the features, so every count equals the float64 computation's;
 distances that are reported (radii, nearest-neighbour distances) are recomputed in float64. Continuous
 summaries (realism, the far columns of a neighbour list, kernel means) stay float32.
+
+Low dimension. With at most ``LOW_DIM`` dimensions (the 2-d toy sets) the screen runs in float64: there the
+nearest neighbours of clustered points are often far closer than the float32 band (eps32 times the squared
+norms), so nearly every row would be re-decided one by one, while float64 blocks cost little at small D.
 """
 
 from __future__ import annotations
@@ -38,14 +42,20 @@ import numpy as np
 import torch
 
 EPS32 = float(torch.finfo(torch.float32).eps)
+LOW_DIM = 32  # up to this many dimensions the screen computes in float64
 CHUNK_ELEMENTS = 1 << 25  # float32 entries of one distance block (128 MB); rows per chunk = this / pool size
 LIST_EXTRA = 8  # neighbours kept beyond the largest k a metric reads, so that leaving a group out needs no rescan
 EXACT_EXTRA = 4  # float32 candidates refined in float64 beyond the ones reported exactly
 
 
+def screen_dtype(dim: int) -> torch.dtype:
+    """The screen's precision: float64 up to ``LOW_DIM`` dimensions, else float32."""
+    return torch.float64 if dim <= LOW_DIM else torch.float32
+
+
 def screen_band(dim: int) -> float:
-    """Relative bound on the float32 squared-distance error, times |x|^2 + |y|^2 of the centred pair."""
-    return (64 + 2 * math.sqrt(dim)) * EPS32
+    """Relative bound on the screen's squared-distance error, times |x|^2 + |y|^2 of the centred pair."""
+    return (64 + 2 * math.sqrt(dim)) * float(torch.finfo(screen_dtype(dim)).eps)
 
 
 def exact_sq_distances(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
@@ -107,15 +117,15 @@ class _Centred:
 
 
 def _centre(features: torch.Tensor, centre: torch.Tensor) -> _Centred:
-    x = (features.double() - centre).float()
+    x = (features.double() - centre).to(screen_dtype(features.shape[1]))
     return _Centred(x, x.double().pow(2).sum(1))
 
 
 def _block(a: _Centred, rows: slice, b: _Centred) -> torch.Tensor:
     """float32 squared distances between a.x[rows] and every row of b.x (clamped at 0)."""
     q = a.x[rows]
-    d2 = torch.addmm(b.sq.float().unsqueeze(0), q, b.x.T, beta=1.0, alpha=-2.0)
-    d2.add_(a.sq[rows].float().unsqueeze(1))
+    d2 = torch.addmm(b.sq.to(q.dtype).unsqueeze(0), q, b.x.T, beta=1.0, alpha=-2.0)
+    d2.add_(a.sq[rows].to(q.dtype).unsqueeze(1))
     return d2.clamp_min_(0.0)
 
 
@@ -179,13 +189,17 @@ def _refine_leading(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor, ex
     band = lists.band.clone()
     band[:, :look] = 0.0
     beyond2 = lists.beyond2.clone()
-    for r in doubtful.tolist():  # rare: a near tie at the float32 boundary; the whole row in float64
-        d = exact_row_distances(query[r:r + 1], pool)[0].pow(2)
+    # near ties at the float32 boundary (rare in high dimension; common among the duplicates of a collapsed
+    # generator in 2-d): those rows in full in float64, a chunk of rows at a time
+    step = _chunk_rows(len(pool))
+    for i in range(0, len(doubtful), step):
+        rs = doubtful[i:i + step]
+        d = exact_row_distances(query[rs], pool).pow_(2)
         if same:
-            d[r] = float("inf")
-        val, idx = torch.topk(d, k, largest=False, sorted=True)
-        index[r], dist2[r], band[r] = idx, val, 0.0
-        beyond2[r] = val[-1] if k < len(d) - same else float("inf")
+            d[torch.arange(len(rs)), rs] = float("inf")
+        val, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        index[rs], dist2[rs], band[rs] = idx, val, 0.0
+        beyond2[rs] = val[:, -1] if k < len(pool) - same else float("inf")
     lists.index, lists.dist, lists.band, lists.exact = index, dist2.clamp_min(0.0).sqrt(), band, exact
     lists.beyond2 = beyond2
 
@@ -265,7 +279,7 @@ class _Decider:
 
     def __init__(self, qc: _Centred, pc: _Centred, query: torch.Tensor, pool: torch.Tensor, band: float):
         self.qc, self.pc, self.query, self.pool, self.band = qc, pc, query, pool, band
-        self.pool_margin = (band * pc.sq).float()  # per column
+        self.pool_margin = (band * pc.sq).to(pc.x.dtype)  # per column
         self.exact_pairs = 0
 
     def margin(self, rows: slice) -> torch.Tensor:
@@ -276,11 +290,11 @@ class _Decider:
                t_row: torch.Tensor | None = None, strict: bool = False) -> torch.Tensor:
         """(B, M) bool: exact ``d < t`` (strict) or ``d <= t`` for the block of query ``rows``."""
         if t_col is not None:
-            t = t_col.float().unsqueeze(0)
+            t = t_col.to(d2.dtype).unsqueeze(0)
             sure = d2 < (t - margin)
             doubt = (d2 <= (t + margin)) & ~sure
         else:
-            t = t_row.float().unsqueeze(1)
+            t = t_row.to(d2.dtype).unsqueeze(1)
             sure = (d2 + margin) < t
             doubt = ((d2 - margin) <= t) & ~sure
         if doubt.any():
@@ -459,13 +473,14 @@ class NeighbourPass:
         g_max2 = self.gen_radius_left_out.max(0).values.pow(2)  # the largest radius any left-out group gives
         # realism: the pruned reference (half the balls, those with the smallest radii), float32
         keep_realism = self.ref_radius_prc <= self.ref_radius_prc.median()
-        realism_r2 = torch.where(keep_realism, r_prc2, torch.zeros_like(r_prc2)).float().unsqueeze(0)
-        tiny = torch.finfo(torch.float32).tiny
+        dt = gc.x.dtype  # the screen's precision
+        realism_r2 = torch.where(keep_realism, r_prc2, torch.zeros_like(r_prc2)).to(dt).unsqueeze(0)
+        tiny = torch.finfo(dt).tiny
         if self.kernel:
             # k(x, y) = (x.y / d + 1)^3 on the raw features; x.y = |xc|^2/2 + |yc|^2/2 - d2/2 + xc.c + yc.c + c.c
             c = self.centre
-            row_term = ((gc.sq / 2 + gc.x.double() @ c + c @ c) / d + 1).float()
-            col_term = ((rc.sq / 2 + rc.x.double() @ c) / d).float().unsqueeze(0)
+            row_term = ((gc.sq / 2 + gc.x.double() @ c + c @ c) / d + 1).to(dt)
+            col_term = ((rc.sq / 2 + rc.x.double() @ c) / d).to(dt).unsqueeze(0)
         step = _chunk_rows(m)
         for i in range(0, n, step):
             rows = slice(i, min(i + step, n))
@@ -487,8 +502,8 @@ class NeighbourPass:
             ins = decide.decide(d2, rows, margin, t_row=g_prc2[rows])
             self.recall_groups |= _group_masks(ins, onehot_rec)
             del ins
-            lo = (g_prc2[rows].float().unsqueeze(1) - margin)
-            hi = (g_max2[rows].float().unsqueeze(1) + margin)
+            lo = (g_prc2[rows].to(dt).unsqueeze(1) - margin)
+            hi = (g_max2[rows].to(dt).unsqueeze(1) + margin)
             r_, c_ = ((d2 >= lo) & (d2 <= hi)).nonzero(as_tuple=True)
             shell_rows.append(r_ + i)
             shell_cols.append(c_)
@@ -575,4 +590,4 @@ def neighbours(inputs, **kwargs) -> NeighbourPass:
 
 
 __all__ = ["KnnLists", "NeighbourPass", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
-           "knn_lists", "neighbours", "reference_subsets", "screen_band"]
+           "knn_lists", "neighbours", "reference_subsets", "screen_band", "screen_dtype"]
