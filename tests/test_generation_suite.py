@@ -101,6 +101,7 @@ def _row(suite, results, kind, model=None, dataset="mnist"):
     return job, results[job.id]
 
 
+@pytest.mark.slow  # shares a 25 s suite run (python -m pytest -m slow)
 def test_pixelcnn_row_reports_bits_per_dim_of_the_test_split(small_run):
     suite, results, work = small_run
     job, r = _row(suite, results, "model", "pixelcnn")
@@ -117,6 +118,7 @@ def test_pixelcnn_row_reports_bits_per_dim_of_the_test_split(small_run):
     assert "bits_per_dim" not in untrained.scores
 
 
+@pytest.mark.slow  # shares a 25 s suite run (python -m pytest -m slow)
 def test_text_to_image_rows_and_the_real_row_carry_r_precision(small_run, classifier_logits):
     suite, results, _ = small_run
     _, model = _row(suite, results, "model", "text2img")
@@ -129,6 +131,7 @@ def test_text_to_image_rows_and_the_real_row_carry_r_precision(small_run, classi
     assert real.scores["r_precision"].value == pytest.approx(accuracy, abs=1e-12)
 
 
+@pytest.mark.slow  # shares a 25 s suite run (python -m pytest -m slow)
 def test_super_resolution_rows_are_scored_on_the_test_lr_images_beside_bicubic(small_run):
     from ganbench.zoo.srgan import upscale
 
@@ -157,6 +160,7 @@ def _score(v):
     return Score(v, 0.1, v - 0.2, v + 0.2, 100, False, "planted")
 
 
+@pytest.mark.slow  # shares a 25 s suite run (python -m pytest -m slow)
 def test_reference_checks_catch_a_model_worse_than_its_untrained_network(small_run):
     suite, results, _ = small_run
     _, model = _row(suite, results, "model", "pixelcnn")
@@ -169,6 +173,7 @@ def test_reference_checks_catch_a_model_worse_than_its_untrained_network(small_r
     assert [c.passed for c in reference_checks([worse, untrained])] == [False, False]
 
 
+@pytest.mark.slow  # shares a 25 s suite run (python -m pytest -m slow)
 def test_the_report_redraws_the_super_resolution_rows_exactly(small_run):
     from safetensors.torch import load_file
 
