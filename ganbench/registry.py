@@ -74,7 +74,6 @@ class Registry(Generic[T]):
             importlib.import_module(module)
 
     def _plugin_entries(self) -> dict[str, Entry[T]]:
-        self._load_builtins()
         if self._plugins is None:
             self._plugins = {}
             if self.entry_point_group:

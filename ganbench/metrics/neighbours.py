@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-EPS32 = float(torch.finfo(torch.float32).eps)
 LOW_DIM = 32  # up to this many dimensions the screen computes in float64
 CHUNK_ELEMENTS = 1 << 25  # float32 entries of one distance block (128 MB); rows per chunk = this / pool size
 LIST_EXTRA = 8  # neighbours kept beyond the largest k a metric reads, so that leaving a group out needs no rescan
