@@ -84,6 +84,10 @@ def measure(fn):
     return out, seconds, max(peak - before, 0) / 1024
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def features(n: int, d: int, seed: int) -> dict[str, torch.Tensor]:
     """Generated, reference and held-out features: Gaussians with a random shared spectrum, the generated set
     shifted and rescaled (float32, as extractors return them)."""
@@ -189,11 +193,13 @@ def run_size(n: int, d: int, args) -> dict:
         total_t, peak = 0.0, 0.0
         _, t, mem = measure(lambda: neighbours(x))
         row["shared"]["neighbour pass"] = {"seconds": t, "peak_mb": mem}
+        _say(f"N={n} D={d} neighbour pass: {t:.1f} s, +{mem:.0f} MB")
         total_t, peak = total_t + t, max(peak, mem)
         for name in names:
             out, t, mem = measure(lambda: compute([name], x))
             row["metrics"][name] = {"seconds": t, "peak_mb": mem,
                                     "scores": {k: s.value for k, s in out.items()}}
+            _say(f"N={n} D={d} {name}: {t:.1f} s, +{mem:.0f} MB")
             total_t, peak = total_t + t, max(peak, mem)
         row["total_seconds"], row["peak_mb"], row["process_peak_mb"] = total_t, peak, PROCESS_PEAK[0]
         # FID with its interval against the point FID from the same cached reference statistics

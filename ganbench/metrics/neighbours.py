@@ -204,13 +204,15 @@ def _refine_leading(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor, ex
 
 
 def kth_among(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor, allowed: torch.Tensor, k: int,
-              pool_allowed: torch.Tensor | None = None, same: bool = False) -> torch.Tensor:
+              pool_allowed: torch.Tensor | None = None, same: bool = False,
+              exact2: torch.Tensor | None = None) -> torch.Tensor:
     """Exact distance from each query row to its k-th nearest *allowed* pool row.
 
     ``allowed`` (n, K) bool marks which listed candidates count (e.g. those in a reference subset, or outside a
     left-out group); ``pool_allowed(rows) -> (len(rows), M) bool`` gives the same for the whole pool, for the rows
     whose list holds too few allowed candidates (recomputed in float64). Returns (n,) float64 (inf when fewer
-    than k pool rows are allowed).
+    than k pool rows are allowed). ``exact2`` (n, K), when given, holds the exact float64 squared distances of every
+    listed candidate (``list_exact2``), so that nothing is refined per call.
     """
     n, kk = lists.index.shape
     out = torch.full((n,), float("inf"), dtype=torch.float64)
@@ -229,7 +231,10 @@ def kth_among(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor, allowed:
         need = a & (lo <= kth_hi[:, None])
         rr, cc = need.nonzero(as_tuple=True)
         ex = torch.full(a.shape, float("inf"), dtype=torch.float64)
-        ex[rr, cc] = exact_sq_distances(query, pool, rows[rr], lists.index[rows][rr, cc])
+        if exact2 is not None:
+            ex[rr, cc] = exact2[rows[rr], cc]
+        else:
+            ex[rr, cc] = exact_sq_distances(query, pool, rows[rr], lists.index[rows][rr, cc])
         kth2 = ex.kthvalue(k, dim=1).values
         # complete only if every pool row not listed is farther than the k-th found
         complete = kth2 <= lists.beyond2[rows]
@@ -250,6 +255,13 @@ def kth_among(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor, allowed:
             kk = min(k, d.shape[1])
             out[part] = d.kthvalue(kk, dim=1).values if kk == k else float("inf")
     return out
+
+
+def list_exact2(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """(n, K) exact float64 squared distances of every listed candidate (the exact columns squared back are not
+    used: a square root and its square can differ in the last bit)."""
+    n, k = lists.index.shape
+    return exact_sq_distances(query, pool, torch.arange(n).repeat_interleave(k), lists.index.reshape(-1)).view(n, k)
 
 
 def jackknife_groups(n: int, groups: int, seed: int, partitions: int = 1) -> torch.Tensor:
@@ -432,6 +444,8 @@ class NeighbourPass:
         n = self.gen.shape[0]
         G, R = self.recall_design
         out = torch.full((R * G, n), float("-inf"), dtype=torch.float64)
+        # every listed candidate's exact distance, once for all the replicates
+        exact2 = list_exact2(self.gen_knn, self.gen, self.gen)
         for b in range(R * G):
             part, g = divmod(b, G)
             member_group = self.recall_group[part][self.gen_knn.index]
@@ -446,7 +460,7 @@ class NeighbourPass:
                 return mask
 
             out[b, rows] = kth_among(lists, self.gen[rows], self.gen, member_group[rows] != g, self.k_prc,
-                                     pool_allowed)
+                                     pool_allowed, exact2=exact2[rows])
         return out
 
     def _cross_scan(self, gc: _Centred, rc: _Centred, subsets: list[torch.Tensor], band: float) -> KnnLists:
@@ -463,7 +477,13 @@ class NeighbourPass:
         # inside a full-radius generated ball of such a sample (recall)
         self.coverage_groups = torch.zeros(S, m, dtype=torch.int64)
         self.recall_groups = torch.zeros(m, dtype=torch.int64)
-        shell_rows, shell_cols = [], []  # pairs between a generated ball's radius and its largest left-out radius
+        # recall with each jackknife group left out: the shell pairs (a generated ball's full radius < distance <=
+        # its largest left-out radius) are decided per block, below
+        (G, R) = self.recall_design
+        self.recall_in_left_out = torch.zeros(R * G, m, dtype=torch.bool)
+        left_out2 = torch.where(self.gen_radius_left_out > 0, self.gen_radius_left_out.pow(2),
+                                torch.full_like(self.gen_radius_left_out, -1.0))  # (R * G, N); -1: contains nothing
+        self.stats["shell_pairs"] = 0
         self.realism = torch.empty(n, dtype=torch.float64)
         self.kernel_mean = torch.empty(n, dtype=torch.float64) if self.kernel else None
         r_prc2 = self.ref_radius_prc.pow(2)
@@ -504,8 +524,7 @@ class NeighbourPass:
             lo = (g_prc2[rows].to(dt).unsqueeze(1) - margin)
             hi = (g_max2[rows].to(dt).unsqueeze(1) + margin)
             r_, c_ = ((d2 >= lo) & (d2 <= hi)).nonzero(as_tuple=True)
-            shell_rows.append(r_ + i)
-            shell_cols.append(c_)
+            self._shell(r_ + i, c_, d2[r_, c_].double(), left_out2, gc, rc, band)
             # realism: max_j r_j / d_ij over the pruned reference
             self.realism[rows] = (realism_r2 / d2.clamp_min(tiny)).max(1).values.double().sqrt()
             if self.kernel:
@@ -514,7 +533,7 @@ class NeighbourPass:
                 del k
             del d2
         self.stats["exact_pairs"] = decide.exact_pairs
-        self._recall_left_out(torch.cat(shell_rows), torch.cat(shell_cols))
+        self._recall_left_out()
         bands = band * (gc.sq.unsqueeze(1) + rc.sq[index])
         beyond = ((dist2[:, -1] - bands[:, -1]).clamp_min(0.0) if k_list < m
                   else torch.full((n,), float("inf"), dtype=torch.float64))
@@ -522,24 +541,36 @@ class NeighbourPass:
         _refine_leading(lists, gen, ref, 2, same=False)
         return lists
 
-    def _recall_left_out(self, rows: torch.Tensor, cols: torch.Tensor) -> None:
+    def _shell(self, rows: torch.Tensor, cols: torch.Tensor, d2: torch.Tensor, left_out2: torch.Tensor,
+               gc: _Centred, rc: _Centred, band: float) -> None:
+        """Decide the shell pairs of one block (generated ``rows``, reference ``cols``, screened squared distances
+        ``d2``) against every left-out radius: inside when d <= the row's radius with the group left out. Pairs whose
+        screened distance is within the pair's band of a radius are re-decided on float64 distances."""
+        self.stats["shell_pairs"] += len(rows)
+        if not len(rows):
+            return
+        r2 = left_out2[:, rows]  # (R * G, P) exact squared radii
+        margin = band * (gc.sq[rows] + rc.sq[cols])  # (P,) the pair's bound on |d2 - exact|
+        inside = (d2 + margin).unsqueeze(0) < r2
+        doubt = ((d2 - margin).unsqueeze(0) <= r2) & ~inside
+        if doubt.any():
+            pairs = doubt.any(0).nonzero(as_tuple=True)[0]
+            exact = exact_sq_distances(self.gen, self.ref, rows[pairs], cols[pairs])
+            inside[:, pairs] |= doubt[:, pairs] & (exact.unsqueeze(0) <= r2[:, pairs])
+            self.stats["shell_exact_pairs"] = self.stats.get("shell_exact_pairs", 0) + len(pairs)
+        b, p = inside.nonzero(as_tuple=True)
+        self.recall_in_left_out[b, cols[p]] = True
+
+    def _recall_left_out(self) -> None:
         """Recall with each group of generated samples left out, the remaining samples' radii recomputed.
 
         Leaving samples out only grows the others' radii, so a reference sample inside a full-radius ball of a
         group other than g stays covered; the others can only be covered through the shell pairs (full radius <
-        distance <= the largest left-out radius), decided here in float64."""
-        (G, R), m = self.recall_design, self.ref.shape[0]
-        self.stats["shell_pairs"] = len(rows)
-        out = torch.zeros(R * G, m, dtype=torch.bool)
+        distance <= the largest left-out radius), decided block by block in ``_shell``."""
+        G, R = self.recall_design
         for b in range(R * G):
-            out[b] = (_partition_bits(self.recall_groups, b // G, G) & ~(1 << (b % G))) != 0
-        if len(rows):
-            d2 = exact_sq_distances(self.gen, self.ref, rows, cols)
-            for b in range(R * G):
-                r = self.gen_radius_left_out[b, rows]
-                hit = (r > 0) & (d2 <= r.pow(2))
-                out[b, cols[hit]] = True
-        self.recall_in_left_out = out  # (R * G, M): replicate p * G + g leaves out group g of partition p
+            self.recall_in_left_out[b] |= (_partition_bits(self.recall_groups, b // G, G) & ~(1 << (b % G))) != 0
+        # replicate p * G + g leaves out group g of partition p: (R * G, M)
 
     # -- what the metrics read ------------------------------------------------------------------------------------
 
@@ -589,4 +620,4 @@ def neighbours(inputs, **kwargs) -> NeighbourPass:
 
 
 __all__ = ["KnnLists", "NeighbourPass", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
-           "knn_lists", "neighbours", "reference_subsets", "screen_band", "screen_dtype"]
+           "knn_lists", "list_exact2", "neighbours", "reference_subsets", "screen_band", "screen_dtype"]
