@@ -42,14 +42,14 @@ def test_vendi_agrees_with_vendi_score_both_gram_sides():
     from vendi_score import vendi as reference
 
     tall, wide = gaussian(300, 24, 0).numpy(), gaussian(40, 200, 1).numpy()
-    assert vendi.vendi_score(torch.from_numpy(tall), bootstrap=2).value == pytest.approx(reference.score_dual(tall),
+    assert vendi.vendi_score(torch.from_numpy(tall)).value == pytest.approx(reference.score_dual(tall),
                                                                                          rel=1e-9)
-    assert vendi.vendi_score(torch.from_numpy(wide), bootstrap=2).value == pytest.approx(reference.score_X(wide),
+    assert vendi.vendi_score(torch.from_numpy(wide)).value == pytest.approx(reference.score_X(wide),
                                                                                          rel=1e-9)
     # and the pixel variant on the same pixel vectors (32x32 images are used as they are)
     images = digits_like(60, seed=2)
     pixels = images.flatten(1).double().numpy()
-    assert vendi.pixel_vendi_score(images, bootstrap=2).value == pytest.approx(reference.score_X(pixels), rel=1e-9)
+    assert vendi.pixel_vendi_score(images).value == pytest.approx(reference.score_X(pixels), rel=1e-9)
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
@@ -59,10 +59,10 @@ def test_vendi_of_k_separated_equal_clusters_is_k(k):
     s = vendi.vendi_score(x, seed=0)
     assert s.value == pytest.approx(k, rel=0.01)
     assert s.ci_low <= s.value + 0.05 and s.std < 0.1 and s.n == 50 * k and s.higher_is_better
-    assert f"bootstrap({vendi.VENDI_BOOTSTRAP})" in s.method
+    assert f"jackknife({vendi.VENDI_GROUPS} groups)" in s.method
     # one duplicated sample is one effective sample; n orthogonal samples are n
-    assert vendi.vendi_score(torch.ones(20, 5), bootstrap=2).value == pytest.approx(1, rel=1e-9)
-    assert vendi.vendi_score(torch.eye(12), bootstrap=2).value == pytest.approx(12, rel=1e-9)
+    assert vendi.vendi_score(torch.ones(20, 5)).value == pytest.approx(1, rel=1e-9)
+    assert vendi.vendi_score(torch.eye(12)).value == pytest.approx(12, rel=1e-9)
 
 
 def test_pixel_vendi_area_averages_large_images():
@@ -144,17 +144,28 @@ def dgm_eval_sw_approx(x: np.ndarray, y: np.ndarray) -> float:
 def test_swd_is_zero_for_identical_sets_and_grows_with_a_shift():
     x = gaussian(300, 10, 6)
     ref = gaussian(400, 10, 7)
-    same = swd.sliced_wasserstein_scores(x, x, bootstrap=5)
+    same = swd.sliced_wasserstein_scores(x, x)
     assert same["swd"].value == pytest.approx(0, abs=1e-12) and same["swd_approx"].value == pytest.approx(0, abs=1e-12)
     values = []
     for shift in (0.0, 0.5, 1.0, 2.0):
-        s = swd.sliced_wasserstein_scores(x + shift, ref, seed=0, bootstrap=10)
+        s = swd.sliced_wasserstein_scores(x + shift, ref, seed=0)
         assert s["swd_approx"].value == pytest.approx(dgm_eval_sw_approx((x + shift).numpy(), ref.numpy()), rel=1e-9)
         values.append(s["swd"].value)
     assert values == sorted(values) and values[-1] > 5 * values[0]
     # a shift of every coordinate by c moves SW_2 to about c (E (theta.1 c)^2 = c^2 for unit theta in d dims)
     assert values[-1] == pytest.approx(2.0, rel=0.15)
     assert s["swd"].method.endswith(f"{swd.PROJECTIONS} random projections") and s["swd"].n == 300
+    # the jackknife interval holds its value (the bootstrap's sat above it), and its replicates equal SW_2 recomputed
+    # from scratch without the group
+    assert s["swd"].ci_low <= s["swd"].value <= s["swd"].ci_high and f"jackknife({swd.SWD_GROUPS} groups)" in s["swd"].method
+    xs, n, g = x + 2.0, len(x), swd.SWD_GROUPS
+    assign = np.empty(n, dtype=np.int64)
+    assign[np.random.default_rng(0).permutation(n)] = np.arange(n) % g
+    theta = swd.random_directions(10, swd.PROJECTIONS, seed=0)
+    reps = np.array([swd.sliced_wasserstein(xs[torch.from_numpy(assign != k)], ref, theta) for k in range(g)])
+    approx = np.array([dgm_eval_sw_approx(xs.numpy()[assign != k], ref.numpy()) for k in range(g)])
+    for name, r in (("swd", reps), ("swd_approx", approx)):
+        assert s[name].std == pytest.approx(math.sqrt((g - 1) / g * ((r - r.mean()) ** 2).sum()), rel=1e-9), name
 
 
 # ---------------------------------------------------------------------------------------------------------- FWD
