@@ -15,6 +15,7 @@ from ganbench.features.inception import SPATIAL_LAYER
 from ganbench.metrics import fidelity, fwd, intra_fid, mmd, swd, vendi
 from ganbench.metrics.base import MetricInputs, ScoreInfo, register_metric
 from ganbench.metrics.frechet import GaussianStats
+from ganbench.metrics.neighbours import NeighbourPass, neighbours
 
 SFID_BOOTSTRAP = 20  # sFID's bootstrap replicates: each is a 2023-d Fréchet distance (about 1 s on 2 CPU cores)
 
@@ -50,7 +51,10 @@ def _vendi_pixels(x: MetricInputs):
                  checked_against="google-research/cmmd distance.mmd re-implemented in numpy in the test; hand-computed "
                                  "value on 2+2 points")
 def _rbf_mmd(x: MetricInputs):
-    return {"rbf_mmd": mmd.rbf_mmd(x.feature(), x.feature("ref"), seed=x.seed)}
+    gen, ref = x.feature(), x.feature("ref")
+    if len(gen) <= NeighbourPass.k_prc or len(ref) <= max(NeighbourPass.k_prc, NeighbourPass.k_dc):
+        return {"rbf_mmd": mmd.rbf_mmd(gen, ref, seed=x.seed)}  # too few samples for the neighbour pass
+    return {"rbf_mmd": mmd.rbf_mmd_from_pass(neighbours(x))}
 
 
 @register_metric("kid_rbf", {"kid_rbf": ScoreInfo(False, 4)}, {"features"},

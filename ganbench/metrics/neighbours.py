@@ -133,9 +133,11 @@ def _chunk_rows(pool: int) -> int:
 
 
 def knn_lists(query: torch.Tensor, pool: torch.Tensor, k: int, exact: int, centre: torch.Tensor,
-              same: bool = False, qc: _Centred | None = None, pc: _Centred | None = None) -> KnnLists:
+              same: bool = False, qc: _Centred | None = None, pc: _Centred | None = None,
+              on_block=None) -> KnnLists:
     """The ``k`` nearest pool rows of every query row (``same``: query is the pool, each row's own index left out),
-    the first ``exact`` of them with float64 distances."""
+    the first ``exact`` of them with float64 distances. ``on_block(rows, d2)``, when given, sees every block of
+    screened squared distances (query ``rows`` against the whole pool) before it is reduced."""
     n, m = len(query), len(pool)
     k = min(k, m - 1 if same else m)
     exact = min(exact, k)
@@ -148,6 +150,8 @@ def knn_lists(query: torch.Tensor, pool: torch.Tensor, k: int, exact: int, centr
     for i in range(0, n, step):
         rows = slice(i, min(i + step, n))
         d2 = _block(qc, rows, pc)
+        if on_block is not None:
+            on_block(rows, d2)
         if same:
             r = torch.arange(rows.stop - rows.start)
             d2[r, r + i] = float("inf")
@@ -335,6 +339,56 @@ def _group_masks(inside: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
     return bits.sum(0)
 
 
+class RbfSums:
+    """CMMD's kernel sums (Gaussian RBF on unit-normalised features, ``mmd.rbf_mmd``) from the pass's blocks.
+
+    On rows scaled to unit norm, |x/|x| - y/|y||^2 = (|x - y|^2 - (|x| - |y|)^2) / (|x| |y|): an elementwise function
+    of the screened raw squared distance and the two norms, so the three kernel sums of the MMD come from the blocks
+    the pass computes anyway instead of three more N x M scans. What is summed is e = k - 1 = expm1(-t / (2 sigma^2))
+    (about -0.01): the constant parts of the V-statistic cancel exactly (diagonals have e = 0), and e keeps its
+    relative precision where k would round near 1. Sums are float64: over the generated x generated blocks by
+    jackknife group pair (G x G), over generated x reference per generated row, over reference x reference in total.
+    """
+
+    def __init__(self, gen: torch.Tensor, ref: torch.Tensor, sigma: float, groups: torch.Tensor, n_groups: int,
+                 dtype: torch.dtype):
+        self.sigma, self.groups, self.n_groups = sigma, groups, n_groups
+        self.scale = -1.0 / (2 * sigma ** 2)
+        gn, rn = gen.double().norm(dim=1), ref.double().norm(dim=1)
+        self.zero_rows = int((gn == 0).sum() + (rn == 0).sum())  # a zero row has no direction: mmd computes directly
+        self.gen_norm, self.ref_norm = gn.to(dtype), rn.to(dtype)
+        self.gen_inv = torch.where(gn > 0, 1 / gn, torch.zeros_like(gn)).to(dtype)
+        self.ref_inv = torch.where(rn > 0, 1 / rn, torch.zeros_like(rn)).to(dtype)
+        self.onehot = torch.nn.functional.one_hot(groups, n_groups).T.double()  # (G, N)
+        self.gen_gen = torch.zeros(n_groups, n_groups, dtype=torch.float64)
+        self.gen_ref_rows = torch.zeros(len(gen), dtype=torch.float64)
+        self.ref_ref = torch.zeros((), dtype=torch.float64)
+
+    def _e(self, d2: torch.Tensor, a: torch.Tensor, a_inv: torch.Tensor, b: torch.Tensor, b_inv: torch.Tensor
+           ) -> torch.Tensor:
+        t = a.unsqueeze(1) - b.unsqueeze(0)
+        t.square_()
+        torch.sub(d2, t, out=t)
+        t.mul_(a_inv.unsqueeze(1)).mul_(b_inv.unsqueeze(0))
+        return t.clamp_min_(0.0).mul_(self.scale).expm1_()
+
+    def add_gen_gen(self, rows: slice, d2: torch.Tensor) -> None:
+        e = self._e(d2, self.gen_norm[rows], self.gen_inv[rows], self.gen_norm, self.gen_inv)
+        r = torch.arange(rows.stop - rows.start)
+        e[r, r + rows.start] = 0.0
+        self.gen_gen += (self.onehot[:, rows] @ e.double()) @ self.onehot.T
+
+    def add_gen_ref(self, rows: slice, d2: torch.Tensor) -> None:
+        e = self._e(d2, self.gen_norm[rows], self.gen_inv[rows], self.ref_norm, self.ref_inv)
+        self.gen_ref_rows[rows] = e.sum(1, dtype=torch.float64)
+
+    def add_ref_ref(self, rows: slice, d2: torch.Tensor) -> None:
+        e = self._e(d2, self.ref_norm[rows], self.ref_inv[rows], self.ref_norm, self.ref_inv)
+        r = torch.arange(rows.stop - rows.start)
+        e[r, r + rows.start] = 0.0
+        self.ref_ref += e.sum(dtype=torch.float64)
+
+
 @dataclass
 class NeighbourPass:
     """Everything the neighbour-based metrics read, from one pass over the distances (see the module docstring).
@@ -354,6 +408,8 @@ class NeighbourPass:
     seed: int = 0
     list_k: int = 50  # neighbours kept per generated and held-out sample in the reference (Carlini's n)
     kernel: bool = True  # accumulate the cubic-kernel means of KID's variance
+    rbf_sigma: float | None = 10.0  # accumulate CMMD's RBF kernel sums at this bandwidth (None: not)
+    rbf_groups: int = 10  # jackknife groups of the RBF MMD's interval
     stats: dict = field(default_factory=dict)  # counters: exact re-decisions, fallbacks, seconds
 
     def __post_init__(self) -> None:
@@ -386,11 +442,18 @@ class NeighbourPass:
         self.recall_group = jackknife_groups(n, *self.recall_design[:1], self.seed, self.recall_design[1])
         self.coverage_group = jackknife_groups(n, *self.coverage_design[:1], self.seed + 1, self.coverage_design[1])
 
+        self.rbf = None
+        if self.rbf_sigma is not None and n >= 4:
+            g = min(self.rbf_groups, n // 2)
+            self.rbf = RbfSums(gen, ref, self.rbf_sigma, jackknife_groups(n, g, self.seed + 2)[0], g,
+                               screen_dtype(d))
+
         # 1. reference within reference: radii (exact) and enough neighbours for subset radii
         ref_k = k_max + LIST_EXTRA
         if self.subset_index is not None:
             ref_k = max(ref_k, int(math.ceil(2 * (self.k_dc + 2) * m / n)) + LIST_EXTRA)
-        self.ref_knn = knn_lists(ref, ref, min(ref_k, 256), k_max + 1, self.centre, same=True, qc=rc, pc=rc)
+        self.ref_knn = knn_lists(ref, ref, min(ref_k, 256), k_max + 1, self.centre, same=True, qc=rc, pc=rc,
+                                 on_block=self.rbf.add_ref_ref if self.rbf is not None else None)
         self.ref_radius_prc = self.ref_knn.kth(self.k_prc)
         self.ref_radius_dc = self.ref_knn.kth(self.k_dc)
         self.ref_radius_1 = self.ref_knn.kth(1)
@@ -403,7 +466,8 @@ class NeighbourPass:
 
         # 2. generated within generated: radii, and radii with each jackknife group left out
         self.gen_knn = knn_lists(gen, gen, min(self.k_prc + LIST_EXTRA + 2 * math.ceil(self.k_prc * 1.0), n - 1),
-                                 self.k_prc + 1, self.centre, same=True, qc=gc, pc=gc)
+                                 self.k_prc + 1, self.centre, same=True, qc=gc, pc=gc,
+                                 on_block=self.rbf.add_gen_gen if self.rbf is not None else None)
         self.gen_radius_prc = self.gen_knn.kth(self.k_prc)
         self.gen_radius_left_out = self._gen_radii_left_out()  # (G, N): inf for the left-out group's own rows
 
@@ -504,6 +568,8 @@ class NeighbourPass:
         for i in range(0, n, step):
             rows = slice(i, min(i + step, n))
             d2 = _block(gc, rows, rc)
+            if self.rbf is not None:
+                self.rbf.add_gen_ref(rows, d2)
             onehot_cov = _onehot(self.coverage_group[:, rows], self.coverage_design[0])
             onehot_rec = _onehot(self.recall_group[:, rows], self.recall_design[0])
             margin = decide.margin(rows)
@@ -619,5 +685,5 @@ def neighbours(inputs, **kwargs) -> NeighbourPass:
     return cached
 
 
-__all__ = ["KnnLists", "NeighbourPass", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
+__all__ = ["KnnLists", "NeighbourPass", "RbfSums", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
            "knn_lists", "list_exact2", "neighbours", "reference_subsets", "screen_band", "screen_dtype"]
