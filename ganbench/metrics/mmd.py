@@ -41,6 +41,10 @@ MMD_GROUPS = 10  # groups of the delete-a-group jackknife of rbf_mmd's interval
 BLOCK = 512  # kernel rows per block (a block of 50k reference columns is 200 MB)
 
 
+def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
+
+
 def _as_double(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     return x.double() if torch.is_tensor(x) else torch.from_numpy(np.asarray(x, dtype=np.float64))
 
@@ -163,12 +167,12 @@ def kid_rbf(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 
     size = kid_subset_size(len(gen), len(ref))
     if size < 2:
         raise ValueError(f"KID needs at least 4 samples in each set, got {len(gen)} generated and {len(ref)} reference")
-    x_all, y_all = _as_double(gen), _as_double(ref)
+    x_all, y_all = _tensor(gen), _tensor(ref)  # each subset is taken to float64 on its own
     rng = np.random.RandomState(seed)
     mmds = np.empty(subsets)
     for i in range(subsets):
-        x = x_all[torch.from_numpy(rng.choice(len(x_all), size, replace=False))]
-        y = y_all[torch.from_numpy(rng.choice(len(y_all), size, replace=False))]
+        x = x_all[torch.from_numpy(rng.choice(len(x_all), size, replace=False))].double()
+        y = y_all[torch.from_numpy(rng.choice(len(y_all), size, replace=False))].double()
         mmds[i] = _rbf_mmd2_unbiased(x, y, sigma)
     mean, std = float(mmds.mean()), float(mmds.std())
     return Score(mean, std, mean - Z95 * std / math.sqrt(subsets), mean + Z95 * std / math.sqrt(subsets), len(gen),

@@ -115,9 +115,35 @@ class _Centred:
     sq: torch.Tensor  # float64 |x|^2 of the float32 centred rows
 
 
+ROW_CHUNK = 4096  # rows taken to float64 at a time outside the scans (a 50 000 x 2048 float64 copy is 800 MB)
+
+
 def _centre(features: torch.Tensor, centre: torch.Tensor) -> _Centred:
-    x = (features.double() - centre).to(screen_dtype(features.shape[1]))
-    return _Centred(x, x.double().pow(2).sum(1))
+    x = torch.empty(features.shape, dtype=screen_dtype(features.shape[1]))
+    sq = torch.empty(len(features), dtype=torch.float64)
+    for i in range(0, len(features), ROW_CHUNK):
+        part = (features[i:i + ROW_CHUNK].double() - centre).to(x.dtype)
+        x[i:i + ROW_CHUNK] = part
+        sq[i:i + ROW_CHUNK] = part.double().pow(2).sum(1)
+    return _Centred(x, sq)
+
+
+def row_norms(features: torch.Tensor) -> torch.Tensor:
+    """float64 L2 norm of every row, a chunk at a time."""
+    return torch.cat([features[i:i + ROW_CHUNK].double().norm(dim=1) for i in range(0, len(features), ROW_CHUNK)])
+
+
+def _dot64(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """float64 x @ v, a chunk of rows at a time."""
+    return torch.cat([x[i:i + ROW_CHUNK].double() @ v for i in range(0, len(x), ROW_CHUNK)])
+
+
+def feature_mean(features: torch.Tensor) -> torch.Tensor:
+    """float64 mean of the rows, a chunk at a time."""
+    total = torch.zeros(features.shape[1], dtype=torch.float64)
+    for i in range(0, len(features), ROW_CHUNK):
+        total += features[i:i + ROW_CHUNK].double().sum(0)
+    return total / len(features)
 
 
 def _block(a: _Centred, rows: slice, b: _Centred) -> torch.Tensor:
@@ -354,7 +380,7 @@ class RbfSums:
                  dtype: torch.dtype):
         self.sigma, self.groups, self.n_groups = sigma, groups, n_groups
         self.scale = -1.0 / (2 * sigma ** 2)
-        gn, rn = gen.double().norm(dim=1), ref.double().norm(dim=1)
+        gn, rn = row_norms(gen), row_norms(ref)
         self.zero_rows = int((gn == 0).sum() + (rn == 0).sum())  # a zero row has no direction: mmd computes directly
         self.gen_norm, self.ref_norm = gn.to(dtype), rn.to(dtype)
         self.gen_inv = torch.where(gn > 0, 1 / gn, torch.zeros_like(gn)).to(dtype)
@@ -425,7 +451,7 @@ class NeighbourPass:
         if m <= k_max or n <= self.k_prc:
             raise ValueError(f"the neighbour metrics need more than {k_max} reference and {self.k_prc} generated "
                              f"samples, got {m} and {n}")
-        self.centre = ref.double().mean(0)
+        self.centre = feature_mean(ref)
         rc, gc = _centre(ref, self.centre), _centre(gen, self.centre)
         band = screen_band(d)
         self.subset_index = reference_subsets(m, n, self.subsets, self.seed)
@@ -562,8 +588,8 @@ class NeighbourPass:
         if self.kernel:
             # k(x, y) = (x.y / d + 1)^3 on the raw features; x.y = |xc|^2/2 + |yc|^2/2 - d2/2 + xc.c + yc.c + c.c
             c = self.centre
-            row_term = ((gc.sq / 2 + gc.x.double() @ c + c @ c) / d + 1).to(dt)
-            col_term = ((rc.sq / 2 + rc.x.double() @ c) / d).to(dt).unsqueeze(0)
+            row_term = ((gc.sq / 2 + _dot64(gc.x, c) + c @ c) / d + 1).to(dt)
+            col_term = ((rc.sq / 2 + _dot64(rc.x, c)) / d).to(dt).unsqueeze(0)
         step = _chunk_rows(m)
         for i in range(0, n, step):
             rows = slice(i, min(i + step, n))

@@ -63,16 +63,47 @@ def sliced_wasserstein(gen: torch.Tensor, ref: torch.Tensor, directions: torch.T
     return float(projected_w2_squared(gen.double() @ directions, ref.double() @ directions).mean().sqrt())
 
 
+CHUNK = 4096  # rows converted to float64 at a time (a 50 000 x 2048 float64 copy is 800 MB)
+
+
+def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
+
+
+def _moments(x: torch.Tensor, onehot: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """float64 mean (D,), each row's squared distance to it (N,), and, given a (G, N) one-hot, each group's sum of the
+    centred rows (G, D); a chunk of rows in float64 at a time."""
+    n, d = x.shape
+    mean = torch.zeros(d, dtype=torch.float64)
+    for i in range(0, n, CHUNK):
+        mean += x[i:i + CHUNK].double().sum(0)
+    mean /= n
+    sq = torch.empty(n, dtype=torch.float64)
+    sums = torch.zeros(len(onehot), d, dtype=torch.float64) if onehot is not None else None
+    for i in range(0, n, CHUNK):
+        xc = x[i:i + CHUNK].double() - mean
+        sq[i:i + CHUNK] = (xc * xc).sum(1)
+        if onehot is not None:
+            sums += onehot[:, i:i + CHUNK] @ xc
+    return mean, sq, sums
+
+
+def _approx(mean_term: torch.Tensor, m2x: torch.Tensor, m2y: torch.Tensor) -> torch.Tensor:
+    return (mean_term + (m2x.clamp_min(0).sqrt() - m2y.sqrt()) ** 2).sqrt()
+
+
 def sw_approx(gen: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray) -> float:
     """dgm-eval's projection-free approximation of SW_2 (Nadjahi et al. 2021)."""
-    x = gen.double() if torch.is_tensor(gen) else torch.from_numpy(np.asarray(gen, dtype=np.float64))
-    y = ref.double() if torch.is_tensor(ref) else torch.from_numpy(np.asarray(ref, dtype=np.float64))
+    x, y = _tensor(gen), _tensor(ref)
     d = x.shape[1]
-    mx, my = x.mean(0), y.mean(0)
-    mean_term = ((mx - my) ** 2).sum() / d
-    m2x = ((x - mx) ** 2).sum(1).mean() / d
-    m2y = ((y - my) ** 2).sum(1).mean() / d
-    return float((mean_term + (m2x.sqrt() - m2y.sqrt()) ** 2).sqrt())
+    mx, sx, _ = _moments(x)
+    my, sy, _ = _moments(y)
+    return float(_approx(((mx - my) ** 2).sum() / d, sx.mean() / d, sy.mean() / d))
+
+
+def _project(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x[i:i + CHUNK].double() @ theta for i in range(0, len(x), CHUNK)])
 
 
 def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, projections: int = PROJECTIONS,
@@ -82,12 +113,12 @@ def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 
     if len(gen) < 2 or len(ref) < 2 or gen.shape[1] != ref.shape[1]:
         raise ValueError(f"sliced Wasserstein needs two (N >= 2, D) feature sets of one D, got {tuple(gen.shape)} and "
                          f"{tuple(ref.shape)}")
-    x, y = gen.double(), ref.double()
-    n, d = x.shape
+    n, d = gen.shape
     theta = random_directions(d, projections, seed)
-    px, py = x @ theta, y @ theta
+    px, py = _project(gen, theta), _project(ref, theta)
     sy, _ = py.sort(dim=0)
     sx, order = px.sort(dim=0)  # sorted once: leaving samples out keeps the others in order
+    del px, py
     grids: dict[int, tuple] = {}
 
     def mc(sorted_px: torch.Tensor) -> float:
@@ -98,25 +129,23 @@ def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 
         widths, i, sy_j = grids[k]
         return float((widths * (sorted_px[i] - sy_j) ** 2).sum(0).mean().sqrt())
 
-    values = {"swd": mc(sx), "swd_approx": sw_approx(x, y)}
-    how = {"swd": f"{projections} random projections", "swd_approx": "dgm-eval's sw_approx, no projections"}
     groups = min(groups, n // 2)
+    assign = torch.empty(n, dtype=torch.int64)
+    assign[torch.from_numpy(np.random.default_rng(seed).permutation(n))] = torch.arange(n) % max(groups, 1)
+    onehot = torch.nn.functional.one_hot(assign, max(groups, 1)).T.double()  # (G, N)
+    mx, sq, group_sums = _moments(gen, onehot)
+    my, sq_y, _ = _moments(ref)
+    m2y = sq_y.mean() / d
+    values = {"swd": mc(sx), "swd_approx": float(_approx(((mx - my) ** 2).sum() / d, sq.mean() / d, m2y))}
+    how = {"swd": f"{projections} random projections", "swd_approx": "dgm-eval's sw_approx, no projections"}
     if groups < 2:
         return {k: Score(v, None, None, None, n, False, f"no interval: a jackknife needs at least 4 generated samples, "
                          f"got {n}; {how[k]}") for k, v in values.items()}
-    assign = torch.empty(n, dtype=torch.int64)
-    assign[torch.from_numpy(np.random.default_rng(seed).permutation(n))] = torch.arange(n) % groups
     # sw_approx without a group, from the group's sums about the full mean
-    mx, my = x.mean(0), y.mean(0)
-    xc = x - mx
-    sq = (xc * xc).sum(1)
-    m2y = ((y - my) ** 2).sum(1).mean() / d
-    onehot = torch.nn.functional.one_hot(assign, groups).T.double()  # (G, N)
     rest = n - onehot.sum(1)  # (G,)
-    shift = -(onehot @ xc) / rest[:, None]  # mean without the group - full mean
+    shift = -group_sums / rest[:, None]  # mean without the group - full mean
     m2x = ((sq.sum() - onehot @ sq) / rest - (shift * shift).sum(1)) / d
-    reps = {"swd_approx": ((((mx - my + shift) ** 2).sum(1) / d + (m2x.clamp_min(0).sqrt() - m2y.sqrt()) ** 2)
-                           .sqrt().numpy()), "swd": np.empty(groups)}
+    reps = {"swd_approx": _approx(((mx - my + shift) ** 2).sum(1) / d, m2x, m2y).numpy(), "swd": np.empty(groups)}
     group_of_sorted = assign[order.T]  # (L, N)
     by_column = sx.T
     for g in range(groups):
