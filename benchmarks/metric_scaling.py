@@ -220,17 +220,20 @@ def run_size(n: int, d: int, args) -> dict:
     return row
 
 
-def fid_case(n: int, d: int) -> dict:
-    """The issue's measurement: FID at n x d, point against point + interval, with the reference statistics cached."""
+def fid_case(n: int, d: int, bootstrap_max: int) -> dict:
+    """The issue's measurement: FID at n x d, point against point + interval, with the reference statistics cached;
+    the legacy bootstrap beside them up to ``bootstrap_max`` = n x d."""
     f = features(n, d, seed=7)
     ref_stats = GaussianStats.from_features(f["ref"], with_root=True)
+    out = {"n": n, "d": d}
     with metric_threads():
         value, t_point, _ = measure(lambda: frechet_distance(GaussianStats.from_features(f["gen"]), ref_stats))
         score, t_int, _ = measure(lambda: fidelity.fid(f["gen"], ref_stats, seed=0))
-        legacy, t_boot, _ = measure(lambda: fidelity.fid(f["gen"], ref_stats, seed=0, bootstrap=100))
-    return {"n": n, "d": d, "point_s": t_point, "with_interval_s": t_int, "ratio": t_int / t_point,
-            "legacy_bootstrap100_s": t_boot, "value": value, "interval": [score.ci_low, score.ci_high],
-            "legacy_interval": [legacy.ci_low, legacy.ci_high]}
+        if n * d <= bootstrap_max:
+            legacy, t_boot, _ = measure(lambda: fidelity.fid(f["gen"], ref_stats, seed=0, bootstrap=100))
+            out.update(legacy_bootstrap100_s=t_boot, legacy_interval=[legacy.ci_low, legacy.ci_high])
+    return {**out, "point_s": t_point, "with_interval_s": t_int, "ratio": t_int / t_point, "value": value,
+            "interval": [score.ci_low, score.ci_high]}
 
 
 def load_case(args) -> dict:
@@ -309,8 +312,13 @@ def markdown(result: dict) -> str:
              f"at start: " + "; ".join(f"`{p}`" for p in m["busiest_processes_start"]) + ".", "",
              "Synthetic features: generated N x D, reference N x D, held-out N/5 x D. Seconds and peak MB added per step; "
              "the total's memory is the process's peak resident set, features and reference statistics included "
-             "(the neighbour pass is shared by prc, dc, realism, kid, memorization, near_copies, authenticity, "
+             "(the neighbour pass is shared by prc, dc, realism, kid, rbf_mmd, memorization, near_copies, authenticity, "
              "data_copying and birthday; fid builds the jackknife groups fid_inf reuses).", ""]
+    big = [r for r in result["rows"] if r["n"] >= 50000 and r["d"] >= 2048]
+    for r in big:
+        lines += [f"**Every default metric at {r['n']} x {r['d']}: {r['total_seconds']:.0f} s in total (target: 600 s), "
+                  f"process peak {r['process_peak_mb'] / 1024:.2f} GiB, features included (target: 8 GiB).** "
+                  f"Metrics: {', '.join(r['metric_names'])}.", ""]
     for d in sorted({r["d"] for r in result["rows"]}):
         sub = sorted((r for r in result["rows"] if r["d"] == d), key=lambda r: r["n"])
         names = ["neighbour pass", *sub[0]["metrics"]]
@@ -345,9 +353,12 @@ def markdown(result: dict) -> str:
         lines += ["## FID at the issue's sizes", "", "| N x D | point | with interval | ratio | legacy bootstrap(100) | "
                   "value | jackknife 95% interval | legacy interval |", "|---|---:|---:|---:|---:|---:|---|---|"]
         for c in result["fid_cases"]:
+            boot, legacy = "–", "–"
+            if "legacy_bootstrap100_s" in c:
+                boot = f"{c['legacy_bootstrap100_s']:.1f} s"
+                legacy = f"[{c['legacy_interval'][0]:.2f}, {c['legacy_interval'][1]:.2f}]"
             lines.append(f"| {c['n']} x {c['d']} | {c['point_s']:.2f} s | {c['with_interval_s']:.2f} s | {c['ratio']:.1f} "
-                         f"| {c['legacy_bootstrap100_s']:.1f} s | {c['value']:.2f} | [{c['interval'][0]:.2f}, "
-                         f"{c['interval'][1]:.2f}] | [{c['legacy_interval'][0]:.2f}, {c['legacy_interval'][1]:.2f}] |")
+                         f"| {boot} | {c['value']:.2f} | [{c['interval'][0]:.2f}, {c['interval'][1]:.2f}] | {legacy} |")
         lines.append("")
     if result.get("load"):
         c = result["load"]
@@ -382,19 +393,31 @@ def main() -> None:
             print(f"N={n} D={d}: total {row['total_seconds']:.1f} s, peak {row['peak_mb']:.0f} MB", file=sys.stderr,
                   flush=True)
             result["rows"].append(row)
+            _save(Path(args.out), result, final=False)  # what is measured is kept if a later step fails
     for case in filter(None, args.fid_cases.split(",")):
         n, d = (int(v) for v in case.split("x"))
-        result["fid_cases"].append(fid_case(n, d))
+        result["fid_cases"].append(fid_case(n, d, args.bootstrap_max))
         print(f"FID {case}: {result['fid_cases'][-1]['ratio']:.1f}x", file=sys.stderr, flush=True)
     if not args.skip_load:
         result["load"] = load_case(args)
+    _save(Path(args.out), result, final=True)
+    print(markdown(result))
+
+
+def _save(out: Path, result: dict, final: bool) -> None:
+    """Write the JSON (and, when ``final``, the markdown) atomically; a partial run writes ``.partial.json``."""
     result["exponents"] = exponents(result["rows"])
     result["loadavg_end"] = open("/proc/loadavg").read().strip()
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    files = {out.with_suffix(".json"): json.dumps(result, indent=1, default=float), out.with_suffix(".md"): markdown(result)}
+    if not final:
+        files = {out.with_suffix(".partial.json"): files[out.with_suffix(".json")]}
+    for path, text in files.items():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    if final:
+        out.with_suffix(".partial.json").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ def _check(rows, low, high, names):
         assert low <= r.coverage <= high, (name, r.coverage, r.method)
 
 
-SCORES = ("fid", "fid_inf", "kid", "precision", "recall", "density", "coverage", "realism")
+SCORES = ("fid", "fid_inf", "kid", "precision", "recall", "density", "coverage", "realism", "rbf_mmd", "swd", "swd_approx",
+          "vendi")
 
 
 def test_intervals_cover_their_targets_fast():

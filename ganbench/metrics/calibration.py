@@ -10,7 +10,8 @@ an interval for one target, computed independently of the draws being scored:
   own Gaussian), KID (the cubic kernel's expectations: Gaussian moments up to order three, or the pool's
   U-statistic), precision (the fraction of the distribution inside the reference manifold; 100 000 draws of a
   Gaussian or the whole pool), the realism quantiles (same);
-- at the sample count scored: FID, recall, coverage and density depend on N by definition (FID's bias, the
+- at the sample count scored: FID, recall, coverage, density, the RBF MMD (a V-statistic), the sliced
+  Wasserstein distances and the Vendi score depend on N by definition (FID's bias, the
   generated balls' radii, the reference subsets of N that density and coverage compare with), so their target
   is their expectation at N, estimated for each draw by the mean over all the *other* draws (leave-one-out,
   independent of the draw it is compared with).
@@ -31,14 +32,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ganbench.metrics import fidelity, prdc
+from ganbench.metrics import fidelity, mmd, prdc, swd, vendi
 from ganbench.metrics.fidelity import wilson_interval
 from ganbench.metrics.frechet import GaussianStats, fid_infinity, fid_with_jackknife, frechet_distance
 from ganbench.metrics.neighbours import NeighbourPass, exact_row_distances
 from ganbench.metrics.threads import metric_threads
 from ganbench.results.schema import Score
 
-EXPECTED_AT_N = ("fid", "recall", "coverage", "density")  # scores whose target is their expectation at N
+# scores whose target is their expectation at N
+EXPECTED_AT_N = ("fid", "recall", "coverage", "density", "rbf_mmd", "swd", "swd_approx", "vendi")
 
 
 @dataclass
@@ -173,6 +175,10 @@ def scores(world: World, x: torch.Tensor, seed: int, frechet_only: bool = False)
     out.update(fidelity.precision_recall(x, world.ref, neighbours=nb))
     out.update(prdc.density_coverage(x, world.ref, neighbours=nb))
     out.update(fidelity.realism(nb))
+    # the other jackknife intervals: the RBF MMD (from the same pass), sliced Wasserstein, Vendi
+    out["rbf_mmd"] = mmd.rbf_mmd_from_pass(nb)
+    out.update(swd.sliced_wasserstein_scores(x, world.ref, seed=seed))
+    out["vendi"] = vendi.vendi_score(x, seed=seed)
     return out
 
 
