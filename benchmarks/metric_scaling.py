@@ -27,6 +27,7 @@ Usage::
 
     python benchmarks/metric_scaling.py                        # everything; about 40 minutes on 2 CPU cores
     python benchmarks/metric_scaling.py --sizes 1000,5000 --dims 128 --skip-load   # a quick look
+    python benchmarks/metric_scaling.py --resume                # finish a stopped run from OUT.partial.json
 
 Writes ``benchmarks/results/metric_scaling.md`` and ``.json`` (``--out``).
 """
@@ -257,13 +258,18 @@ def load_case(args) -> dict:
     competitor = [sys.executable, "-c", "import numpy as np, os\n"
                   "a = np.random.rand(1500, 1500)\n"
                   "while True: a = a @ a; a /= np.abs(a).max()"]
-    out = {"n": args.load_n, "d": args.load_dim, "quiet_default_s": stage(None), "quiet_deliberate_s": stage(0)}
+    out = {"n": args.load_n, "d": args.load_dim, "quiet_default_s": stage(None)}
+    _say(f"load case: quiet, library defaults {out['quiet_default_s']:.1f} s")
+    out["quiet_deliberate_s"] = stage(0)
+    _say(f"load case: quiet, metric_threads() {out['quiet_deliberate_s']:.1f} s")
     proc = subprocess.Popen(competitor, env={**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"})
     try:
         time.sleep(3)
         out["threads_chosen_under_load"] = metric_thread_count()
         out["loaded_deliberate_s"] = stage(0)
+        _say(f"load case: loaded, metric_threads() {out['loaded_deliberate_s']:.1f} s")
         out["loaded_default_s"] = stage(None)
+        _say(f"load case: loaded, library defaults {out['loaded_default_s']:.1f} s")
     finally:
         proc.kill()
         proc.wait()
@@ -384,23 +390,34 @@ def main() -> None:
     p.add_argument("--load-n", type=int, default=5000)
     p.add_argument("--load-dim", type=int, default=2048)
     p.add_argument("--skip-load", action="store_true")
+    p.add_argument("--resume", action="store_true", help="keep the steps a stopped run saved (OUT.partial.json)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "metric_scaling"))
     args = p.parse_args()
+    out = Path(args.out)
     result = {"machine": machine(), "rows": [], "fid_cases": []}
+    partial = out.with_suffix(".partial.json")
+    if args.resume and partial.exists():
+        result = json.loads(partial.read_text())
+        result.setdefault("resumed", []).append(machine())  # the machine state at each start
+        _say(f"resuming {partial}: {len(result['rows'])} sizes, {len(result['fid_cases'])} FID cases kept")
     for d in (int(v) for v in args.dims.split(",")):
         for n in (int(v) for v in args.sizes.split(",")):
+            if any(r["n"] == n and r["d"] == d for r in result["rows"]):
+                continue
             row = run_size(n, d, args)
-            print(f"N={n} D={d}: total {row['total_seconds']:.1f} s, peak {row['peak_mb']:.0f} MB", file=sys.stderr,
-                  flush=True)
+            _say(f"N={n} D={d}: total {row['total_seconds']:.1f} s, peak {row['peak_mb']:.0f} MB")
             result["rows"].append(row)
-            _save(Path(args.out), result, final=False)  # what is measured is kept if a later step fails
+            _save(out, result, final=False)  # what is measured is kept if a later step fails
     for case in filter(None, args.fid_cases.split(",")):
         n, d = (int(v) for v in case.split("x"))
+        if any(c["n"] == n and c["d"] == d for c in result["fid_cases"]):
+            continue
         result["fid_cases"].append(fid_case(n, d, args.bootstrap_max))
-        print(f"FID {case}: {result['fid_cases'][-1]['ratio']:.1f}x", file=sys.stderr, flush=True)
-    if not args.skip_load:
+        _say(f"FID {case}: {result['fid_cases'][-1]['ratio']:.1f}x")
+        _save(out, result, final=False)
+    if not args.skip_load and "load" not in result:
         result["load"] = load_case(args)
-    _save(Path(args.out), result, final=True)
+    _save(out, result, final=True)
     print(markdown(result))
 
 
