@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ganbench.metrics.frechet import jackknife_std, t_quantile
+from ganbench.metrics.neighbours import jackknife_groups
 from ganbench.results.schema import Score
 
 PROJECTIONS = 500  # random directions of the Monte Carlo estimate
@@ -130,8 +131,7 @@ def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 
         return float((widths * (sorted_px[i] - sy_j) ** 2).sum(0).mean().sqrt())
 
     groups = min(groups, n // 2)
-    assign = torch.empty(n, dtype=torch.int64)
-    assign[torch.from_numpy(np.random.default_rng(seed).permutation(n))] = torch.arange(n) % max(groups, 1)
+    assign = jackknife_groups(n, max(groups, 1), seed)[0]
     onehot = torch.nn.functional.one_hot(assign, max(groups, 1)).T.double()  # (G, N)
     mx, sq, group_sums = _moments(gen, onehot)
     my, sq_y, _ = _moments(ref)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ganbench.metrics.frechet import jackknife_std, t_quantile
+from ganbench.metrics.neighbours import jackknife_groups
 from ganbench.results.schema import Score
 
 VENDI_GROUPS = 10  # groups of the delete-a-group jackknife
@@ -67,8 +68,7 @@ def vendi_score(features: torch.Tensor | np.ndarray, seed: int = 0, groups: int 
     if groups < 2:
         return Score(value, None, None, None, n, True, f"no interval: a jackknife needs at least 4 samples, got {n}; "
                      "cosine kernel, q=1")
-    assign = np.empty(n, dtype=np.int64)
-    assign[np.random.default_rng(seed).permutation(n)] = np.arange(n) % groups
+    assign = jackknife_groups(n, groups, seed)[0].numpy()
     reps = np.empty(groups)
     if n <= d:
         gram = x @ x.T
