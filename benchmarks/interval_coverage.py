@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ganbench.metrics.calibration import augmented_images, coverage, gaussian_world, pool_world  # noqa: E402
+from ganbench.metrics.calibration import (EXPECTED_AT_N, augmented_images, coverage, gaussian_world,  # noqa: E402
+                                          pool_world)
 from ganbench.metrics.fidelity import wilson_interval  # noqa: E402
 
 
@@ -62,7 +63,12 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("--worlds", default=",".join(WORLDS))
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "interval_coverage"))
+    p.add_argument("--render", action="store_true", help="only re-write OUT.md from OUT.json")
     args = p.parse_args()
+    out = Path(args.out)
+    if args.render:
+        out.with_suffix(".md").write_text(markdown(json.loads(out.with_suffix(".json").read_text())))
+        return
     results = []
     load_start = open("/proc/loadavg").read().strip()
     for name in args.worlds.split(","):
@@ -80,7 +86,6 @@ def main() -> None:
                             "legacy_draws": o.draws if o else 0,
                             "seconds_per_draw": seconds, "legacy_seconds_per_draw": old_seconds})
         print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"draws": args.draws, "loadavg_start": load_start, "loadavg_end": open("/proc/loadavg").read().strip(),
            "rows": results}
@@ -92,8 +97,8 @@ def main() -> None:
 def markdown(doc: dict) -> str:
     lines = ["# Coverage of the reported 95% intervals (`benchmarks/interval_coverage.py`)", "",
              f"{doc['draws']} independent generated sets per world; each interval is counted as covering when it "
-             "contains its target: a closed form or a whole-distribution value (fid_inf, kid, precision, density, "
-             "realism), or the expectation at N estimated from the other draws (fid, recall, coverage). Coverage in "
+             "contains its target: the expectation at N estimated from the other draws (" + ", ".join(EXPECTED_AT_N)
+             + "), or else a closed form or a whole-distribution value (fid_inf, kid, precision, realism). Coverage in "
              "brackets: Wilson 95% interval of the count. 'sd' is the spread of the values across draws, 'std' the "
              "mean std reported; 'reported' counts the draws that gave an interval (FID-infinity gives none when its "
              "extrapolation is not trusted). Legacy: the intervals before issue 16 on the same draws. Load average "
