@@ -15,7 +15,7 @@ from ganbench.features.inception import SPATIAL_LAYER
 from ganbench.metrics import fidelity, fwd, intra_fid, mmd, swd, vendi
 from ganbench.metrics.base import MetricInputs, ScoreInfo, register_metric
 from ganbench.metrics.frechet import GaussianStats
-from ganbench.metrics.neighbours import NeighbourPass, neighbours
+from ganbench.metrics.neighbours import NeighbourPass, neighbours, too_few_for_pass
 
 SFID_BOOTSTRAP = 20  # sFID's bootstrap replicates: each is a 2023-d Fréchet distance (about 1 s on 2 CPU cores)
 
@@ -52,7 +52,7 @@ def _vendi_pixels(x: MetricInputs):
                                  "value on 2+2 points")
 def _rbf_mmd(x: MetricInputs):
     gen, ref = x.feature(), x.feature("ref")
-    if len(gen) <= NeighbourPass.k_prc or len(ref) <= max(NeighbourPass.k_prc, NeighbourPass.k_dc):
+    if too_few_for_pass(len(gen), len(ref), NeighbourPass.k_prc, NeighbourPass.k_dc) is not None:
         return {"rbf_mmd": mmd.rbf_mmd(gen, ref, seed=x.seed)}  # too few samples for the neighbour pass
     return {"rbf_mmd": mmd.rbf_mmd_from_pass(neighbours(x))}
 

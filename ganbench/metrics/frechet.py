@@ -291,6 +291,16 @@ def jackknife_std(replicates: np.ndarray) -> float:
     return float(math.sqrt(((g - 1) / g * ((r - r.mean(1, keepdims=True)) ** 2).sum(1)).mean()))
 
 
+def jackknife_interval(value: float, replicates: np.ndarray, floor: float | None = None
+                       ) -> tuple[float, float, float]:
+    """(std, low, high): the delete-a-group jackknife standard error of ``replicates`` (one per left-out group) and the
+    t(G-1) 95% interval around ``value``, its low end raised to ``floor`` when given (a score's smallest value)."""
+    std = jackknife_std(replicates)
+    half = t_quantile(len(replicates)) * std
+    low = value - half
+    return std, (max(low, floor) if floor is not None else low), value + half
+
+
 def t_quantile(groups: int) -> float:
     """97.5th percentile of Student's t with groups - 1 degrees of freedom (the jackknife's)."""
     return float(scipy.stats.t.ppf(0.975, groups - 1))
@@ -311,9 +321,8 @@ def fid_with_jackknife(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, gro
                      f"no interval: a jackknife needs at least 4 generated samples, got {n}"), None
     grouped = GroupedFeatures(gen, ref, groups, seed)
     value = frechet_distance(gen_stats if gen_stats is not None else grouped.stats(), ref)
-    std = jackknife_std(grouped.delete_one())
-    half = t_quantile(groups) * std
-    return (Score(value, std, max(value - half, 0.0), value + half, len(gen), False,
+    std, low, high = jackknife_interval(value, grouped.delete_one(), floor=0.0)
+    return (Score(value, std, low, high, len(gen), False,
                   f"jackknife({groups} groups) over generated samples, reference fixed; t({groups - 1}) 95% "
                   f"interval for the expected FID at this sample count"), grouped)
 
@@ -350,5 +359,5 @@ def fid_infinity(gen: torch.Tensor, ref: GaussianStats, seed: int = 0, groups: i
 
 
 __all__ = ["CURVATURE_LIMIT", "GaussianStats", "GroupedFeatures", "JACKKNIFE_GROUPS", "covariance_root",
-           "fid_infinity", "fid_with_jackknife", "frechet_distance", "jackknife_std", "precision_bound", "sqrt_trace",
+           "fid_infinity", "fid_with_jackknife", "frechet_distance", "jackknife_interval", "jackknife_std", "precision_bound", "sqrt_trace",
            "symmetric_sqrt", "t_quantile", "trace_term", "trace_term_exact"]

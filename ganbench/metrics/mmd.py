@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from ganbench.metrics.fidelity import Z95, kid_subset_size
-from ganbench.metrics.frechet import jackknife_std, t_quantile
-from ganbench.metrics.neighbours import jackknife_groups
+from ganbench.metrics.frechet import jackknife_interval
+from ganbench.metrics.neighbours import as_tensor, jackknife_groups
 from ganbench.results.schema import Score
 
 CMMD_SIGMA = 10.0  # CMMD's bandwidth (google-research/cmmd distance.py _SIGMA)
@@ -39,10 +39,6 @@ CMMD_SCALE = 1000.0  # CMMD's scale (distance.py _SCALE)
 KID_RBF_SIGMA = 10.0  # torch-fidelity's kid_kernel_rbf_sigma default
 MMD_GROUPS = 10  # groups of the delete-a-group jackknife of rbf_mmd's interval
 BLOCK = 512  # kernel rows per block (a block of 50k reference columns is 200 MB)
-
-
-def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
 
 
 def _as_double(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -118,9 +114,8 @@ def mmd_from_sums(gen_gen: torch.Tensor, gen_ref_by_group: torch.Tensor, ref_ref
         xx_g = xx - float(gen_gen[g].sum()) - float(gen_gen[:, g].sum()) + float(gen_gen[g, g])
         xy_g = xy - float(gen_ref_by_group[g])
         reps[g] = scale * (xx_g / rest ** 2 + ref_ref / m ** 2 - 2 * xy_g / (rest * m))
-    std = jackknife_std(reps)
-    half = t_quantile(groups) * std
-    return Score(value, std, max(value - half, 0.0), value + half, int(n), False,
+    std, low, high = jackknife_interval(value, reps, floor=0.0)
+    return Score(value, std, low, high, int(n), False,
                  f"jackknife({groups} groups) over generated samples, reference fixed; t({groups - 1}) 95% interval; "
                  + how)
 
@@ -167,7 +162,7 @@ def kid_rbf(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 
     size = kid_subset_size(len(gen), len(ref))
     if size < 2:
         raise ValueError(f"KID needs at least 4 samples in each set, got {len(gen)} generated and {len(ref)} reference")
-    x_all, y_all = _tensor(gen), _tensor(ref)  # each subset is taken to float64 on its own
+    x_all, y_all = as_tensor(gen), as_tensor(ref)  # each subset is taken to float64 on its own
     rng = np.random.RandomState(seed)
     mmds = np.empty(subsets)
     for i in range(subsets):
@@ -179,4 +174,5 @@ def kid_rbf(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, subsets: int = 
                  False, f"subsets({subsets}x{size}); RBF sigma={sigma:g}, unbiased")
 
 
-__all__ = ["CMMD_SCALE", "CMMD_SIGMA", "KID_RBF_SIGMA", "cmmd_value", "kid_rbf", "mmd_from_sums", "rbf_kernel", "rbf_mmd", "rbf_mmd_from_pass"]
+__all__ = ["CMMD_SCALE", "CMMD_SIGMA", "KID_RBF_SIGMA", "cmmd_value", "kid_rbf", "mmd_from_sums", "rbf_kernel", "rbf_mmd",
+           "rbf_mmd_from_pass"]

@@ -128,13 +128,18 @@ def _centre(features: torch.Tensor, centre: torch.Tensor) -> _Centred:
     return _Centred(x, sq)
 
 
+def as_tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A tensor view of ``x`` (an array is wrapped, not copied or converted)."""
+    return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
+
+
 def row_norms(features: torch.Tensor) -> torch.Tensor:
     """float64 L2 norm of every row, a chunk at a time."""
     return torch.cat([features[i:i + ROW_CHUNK].double().norm(dim=1) for i in range(0, len(features), ROW_CHUNK)])
 
 
-def _dot64(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """float64 x @ v, a chunk of rows at a time."""
+def matmul64(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """float64 x @ v (v a vector or a matrix), a chunk of rows of x taken to float64 at a time."""
     return torch.cat([x[i:i + ROW_CHUNK].double() @ v for i in range(0, len(x), ROW_CHUNK)])
 
 
@@ -294,6 +299,14 @@ def list_exact2(lists: KnnLists, query: torch.Tensor, pool: torch.Tensor) -> tor
     return exact_sq_distances(query, pool, torch.arange(n).repeat_interleave(k), lists.index.reshape(-1)).view(n, k)
 
 
+def too_few_for_pass(n: int, m: int, k_prc: int, k_dc: int) -> str | None:
+    """Why a neighbour pass cannot run on n generated and m reference samples at these k's, or None when it can."""
+    k_max = max(k_prc, k_dc)
+    if m <= k_max or n <= k_prc:
+        return f"the neighbour metrics need more than {k_max} reference and {k_prc} generated samples, got {m} and {n}"
+    return None
+
+
 def jackknife_groups(n: int, groups: int, seed: int, partitions: int = 1) -> torch.Tensor:
     """(partitions, n) group of each of n samples in each of ``partitions`` seeded random splits into ``groups``
     groups whose sizes differ by at most one."""
@@ -378,7 +391,7 @@ class RbfSums:
 
     def __init__(self, gen: torch.Tensor, ref: torch.Tensor, sigma: float, groups: torch.Tensor, n_groups: int,
                  dtype: torch.dtype):
-        self.sigma, self.groups, self.n_groups = sigma, groups, n_groups
+        self.sigma = sigma
         self.scale = -1.0 / (2 * sigma ** 2)
         gn, rn = row_norms(gen), row_norms(ref)
         self.zero_rows = int((gn == 0).sum() + (rn == 0).sum())  # a zero row has no direction: mmd computes directly
@@ -448,9 +461,9 @@ class NeighbourPass:
         if ref.shape[1] != d:
             raise ValueError(f"feature dimensions differ: generated {d}, reference {ref.shape[1]}")
         k_max = max(self.k_prc, self.k_dc)
-        if m <= k_max or n <= self.k_prc:
-            raise ValueError(f"the neighbour metrics need more than {k_max} reference and {self.k_prc} generated "
-                             f"samples, got {m} and {n}")
+        refusal = too_few_for_pass(n, m, self.k_prc, self.k_dc)
+        if refusal is not None:
+            raise ValueError(refusal)
         self.centre = feature_mean(ref)
         rc, gc = _centre(ref, self.centre), _centre(gen, self.centre)
         band = screen_band(d)
@@ -588,8 +601,8 @@ class NeighbourPass:
         if self.kernel:
             # k(x, y) = (x.y / d + 1)^3 on the raw features; x.y = |xc|^2/2 + |yc|^2/2 - d2/2 + xc.c + yc.c + c.c
             c = self.centre
-            row_term = ((gc.sq / 2 + _dot64(gc.x, c) + c @ c) / d + 1).to(dt)
-            col_term = ((rc.sq / 2 + _dot64(rc.x, c)) / d).to(dt).unsqueeze(0)
+            row_term = ((gc.sq / 2 + matmul64(gc.x, c) + c @ c) / d + 1).to(dt)
+            col_term = ((rc.sq / 2 + matmul64(rc.x, c)) / d).to(dt).unsqueeze(0)
         step = _chunk_rows(m)
         for i in range(0, n, step):
             rows = slice(i, min(i + step, n))
@@ -711,5 +724,5 @@ def neighbours(inputs, **kwargs) -> NeighbourPass:
     return cached
 
 
-__all__ = ["KnnLists", "NeighbourPass", "RbfSums", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
-           "knn_lists", "list_exact2", "neighbours", "reference_subsets", "screen_band", "screen_dtype"]
+__all__ = ["KnnLists", "NeighbourPass", "RbfSums", "as_tensor", "feature_mean", "exact_row_distances", "exact_sq_distances", "jackknife_groups", "kth_among",
+           "knn_lists", "list_exact2", "matmul64", "neighbours", "reference_subsets", "screen_band", "screen_dtype", "too_few_for_pass"]

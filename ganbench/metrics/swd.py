@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganbench.metrics.frechet import jackknife_std, t_quantile
-from ganbench.metrics.neighbours import jackknife_groups
+from ganbench.metrics.frechet import jackknife_interval
+from ganbench.metrics.neighbours import ROW_CHUNK, as_tensor, feature_mean, jackknife_groups, matmul64
 from ganbench.results.schema import Score
 
 PROJECTIONS = 500  # random directions of the Monte Carlo estimate
@@ -64,29 +64,19 @@ def sliced_wasserstein(gen: torch.Tensor, ref: torch.Tensor, directions: torch.T
     return float(projected_w2_squared(gen.double() @ directions, ref.double() @ directions).mean().sqrt())
 
 
-CHUNK = 4096  # rows converted to float64 at a time (a 50 000 x 2048 float64 copy is 800 MB)
-
-
-def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    return x if torch.is_tensor(x) else torch.from_numpy(np.asarray(x))
-
-
 def _moments(x: torch.Tensor, onehot: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """float64 mean (D,), each row's squared distance to it (N,), and, given a (G, N) one-hot, each group's sum of the
     centred rows (G, D); a chunk of rows in float64 at a time."""
     n, d = x.shape
-    mean = torch.zeros(d, dtype=torch.float64)
-    for i in range(0, n, CHUNK):
-        mean += x[i:i + CHUNK].double().sum(0)
-    mean /= n
+    mean = feature_mean(x)
     sq = torch.empty(n, dtype=torch.float64)
     sums = torch.zeros(len(onehot), d, dtype=torch.float64) if onehot is not None else None
-    for i in range(0, n, CHUNK):
-        xc = x[i:i + CHUNK].double() - mean
-        sq[i:i + CHUNK] = (xc * xc).sum(1)
+    for i in range(0, n, ROW_CHUNK):
+        xc = x[i:i + ROW_CHUNK].double() - mean
+        sq[i:i + ROW_CHUNK] = (xc * xc).sum(1)
         if onehot is not None:
-            sums += onehot[:, i:i + CHUNK] @ xc
+            sums += onehot[:, i:i + ROW_CHUNK] @ xc
     return mean, sq, sums
 
 
@@ -96,15 +86,11 @@ def _approx(mean_term: torch.Tensor, m2x: torch.Tensor, m2y: torch.Tensor) -> to
 
 def sw_approx(gen: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray) -> float:
     """dgm-eval's projection-free approximation of SW_2 (Nadjahi et al. 2021)."""
-    x, y = _tensor(gen), _tensor(ref)
+    x, y = as_tensor(gen), as_tensor(ref)
     d = x.shape[1]
     mx, sx, _ = _moments(x)
     my, sy, _ = _moments(y)
     return float(_approx(((mx - my) ** 2).sum() / d, sx.mean() / d, sy.mean() / d))
-
-
-def _project(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    return torch.cat([x[i:i + CHUNK].double() @ theta for i in range(0, len(x), CHUNK)])
 
 
 def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 0, projections: int = PROJECTIONS,
@@ -116,7 +102,7 @@ def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 
                          f"{tuple(ref.shape)}")
     n, d = gen.shape
     theta = random_directions(d, projections, seed)
-    px, py = _project(gen, theta), _project(ref, theta)
+    px, py = matmul64(gen, theta), matmul64(ref, theta)
     sy, _ = py.sort(dim=0)
     sx, order = px.sort(dim=0)  # sorted once: leaving samples out keeps the others in order
     del px, py
@@ -153,9 +139,8 @@ def sliced_wasserstein_scores(gen: torch.Tensor, ref: torch.Tensor, seed: int = 
         reps["swd"][g] = mc(by_column[keep].view(projections, -1).T)
     out = {}
     for name, value in values.items():
-        std = jackknife_std(reps[name])
-        half = t_quantile(groups) * std
-        out[name] = Score(value, std, max(value - half, 0.0), value + half, n, False,
+        std, low, high = jackknife_interval(value, reps[name], floor=0.0)
+        out[name] = Score(value, std, low, high, n, False,
                           f"jackknife({groups} groups) over generated samples, reference fixed; t({groups - 1}) 95% "
                           f"interval; {how[name]}")
     return out

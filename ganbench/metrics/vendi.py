@@ -28,7 +28,7 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from ganbench.metrics.frechet import jackknife_std, t_quantile
+from ganbench.metrics.frechet import jackknife_interval
 from ganbench.metrics.neighbours import jackknife_groups
 from ganbench.results.schema import Score
 
@@ -80,9 +80,8 @@ def vendi_score(features: torch.Tensor | np.ndarray, seed: int = 0, groups: int 
         for g in range(groups):
             part = x[assign == g]
             reps[g] = entropy_exp(scipy.linalg.eigvalsh((gram - part.T @ part) / (n - len(part)), check_finite=False))
-    std = jackknife_std(reps)
-    half = t_quantile(groups) * std
-    return Score(value, std, max(value - half, 1.0), value + half, n, True,
+    std, low, high = jackknife_interval(value, reps, floor=1.0)
+    return Score(value, std, low, high, n, True,
                  f"jackknife({groups} groups) over samples; t({groups - 1}) 95% interval; cosine kernel, q=1")
 
 
