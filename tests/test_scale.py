@@ -140,6 +140,16 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_metric_thread():
+    """The kill tests compare a resumed run's scores with a clean run's bit for bit; the metric stage sizes its
+    thread pools to the machine's load, and scores agree only to round-off across counts (the RBF MMD reads the
+    BLAS-computed distance blocks). One thread for every run here, the killed subprocess included."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANBENCH_METRIC_THREADS", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clean")
